@@ -1,1 +1,21 @@
 //! The bulkhead hub.
+//!
+//! - `config`, `manifest`, `units`: the hub's TOML config and app manifests, parsed and validated.
+//! - `registry`: the registered apps and the host uid each runs as.
+//! - `supervisor`: spoke lifecycles: start on first call, idle stop, crash backoff, shutdown.
+//! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
+//!   daemon's signal handling.
+//! - `error`: the request errors and their one mapping to gRPC status codes.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod hub;
+pub mod manifest;
+pub mod notify;
+pub mod registry;
+pub mod server;
+pub mod service;
+pub mod supervisor;
+pub mod units;

@@ -1,0 +1,268 @@
+//! Command-line arguments of the `bulkhead` client.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The socket that a default `bulkheadd` install serves on.
+pub const DEFAULT_SOCKET: &str = "/run/bulkhead/hub.sock";
+
+/// The environment variable that names the hub's socket when `--socket` is absent.
+pub const SOCKET_ENV: &str = "BULKHEAD_SOCKET";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bulkhead",
+    version,
+    about = "Command-line client of the bulkhead hub: apps, tools, tool calls and spokes"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that every subcommand accepts, before or after the subcommand name.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Path of the hub's Unix socket
+    #[arg(long, global = true, env = SOCKET_ENV, default_value = DEFAULT_SOCKET, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Deadline of each request to the hub, such as 500ms, 60s or 2m
+    #[arg(
+        long,
+        global = true,
+        default_value = "60s",
+        value_name = "DURATION",
+        value_parser = parse_timeout
+    )]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, register and remove apps
+    #[command(subcommand)]
+    Apps(AppsCommand),
+
+    /// List the tools of one app, or of every app
+    Tools(ToolsArgs),
+
+    /// Call one tool of one app
+    Call(CallArgs),
+
+    /// List spokes with their processes, memory use and restarts
+    Spokes,
+
+    /// Show the hub's version, uptime and counts
+    Status,
+
+    /// Make the hub reread the manifests in its apps folder
+    Reload,
+
+    /// Print the version of this client
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// List registered apps and the manifests that failed to load
+    List,
+
+    /// Register an app from a TOML manifest file
+    Add(AddArgs),
+
+    /// Stop an app's spoke and forget the app
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Manifest file in TOML, or - to read it from stdin
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Replace an app that is already registered under the same name
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Name of the app to remove
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ToolsArgs {
+    /// Only list the tools of this app
+    #[arg(value_name = "APP")]
+    pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Name of the app
+    #[arg(value_name = "APP")]
+    pub app: String,
+
+    /// Name of the tool
+    #[arg(value_name = "TOOL")]
+    pub tool: String,
+
+    /// Tool arguments as a JSON object, or - to read them from stdin; the default is {}
+    #[arg(long = "args", value_name = "JSON", allow_hyphen_values = true)]
+    pub arguments: Option<String>,
+}
+
+/// Parses a `--timeout` value such as "60s" or "1m 30s", rejecting zero.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|err| format!("{err}; write a duration such as 500ms, 60s or 2m"))?;
+    if duration.is_zero() {
+        return Err("the timeout must be greater than zero; write a duration such as 60s".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut argv = vec!["bulkhead", "--socket", "/tmp/test.sock"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli,
+            Err(err) => panic!("parse {args:?}: {err}"),
+        }
+    }
+
+    fn parse_error(args: &[&str]) -> clap::Error {
+        let mut argv = vec!["bulkhead", "--socket", "/tmp/test.sock"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => panic!("parse {args:?} succeeded: {cli:?}"),
+            Err(err) => err,
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn json_flag_before_subcommand() {
+        assert!(parse(&["--json", "spokes"]).global.json);
+    }
+
+    #[test]
+    fn json_flag_after_subcommand() {
+        assert!(parse(&["spokes", "--json"]).global.json);
+        assert!(parse(&["apps", "list", "--json"]).global.json);
+        assert!(parse(&["call", "notes", "read", "--json"]).global.json);
+    }
+
+    #[test]
+    fn json_flag_defaults_off() {
+        assert!(!parse(&["status"]).global.json);
+    }
+
+    #[test]
+    fn socket_option_after_subcommand() {
+        let cli = parse(&["status", "--socket", "/tmp/other.sock"]);
+        assert_eq!(cli.global.socket, PathBuf::from("/tmp/other.sock"));
+    }
+
+    #[test]
+    fn socket_reads_environment_variable() {
+        let command = Cli::command();
+        let socket = command.get_arguments().find(|arg| arg.get_id() == "socket");
+        let socket = socket.expect("the socket argument exists");
+        assert_eq!(socket.get_env(), Some(std::ffi::OsStr::new(SOCKET_ENV)));
+        let defaults = socket.get_default_values();
+        assert_eq!(defaults, [std::ffi::OsStr::new(DEFAULT_SOCKET)]);
+    }
+
+    #[test]
+    fn timeout_defaults_to_sixty_seconds() {
+        assert_eq!(parse(&["status"]).global.timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn timeout_accepts_units() {
+        let cli = parse(&["status", "--timeout", "250ms"]);
+        assert_eq!(cli.global.timeout, Duration::from_millis(250));
+        let cli = parse(&["--timeout", "2m", "status"]);
+        assert_eq!(cli.global.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn timeout_rejects_zero_and_garbage() {
+        let err = parse_error(&["status", "--timeout", "0s"]);
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("greater than zero"), "{err}");
+        let err = parse_error(&["status", "--timeout", "soon"]);
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn call_takes_app_tool_and_args() {
+        let cli = parse(&["call", "notes", "read", "--args", r#"{"path":"a"}"#]);
+        let Command::Call(call) = cli.command else {
+            panic!("expected call, got {:?}", cli.command);
+        };
+        assert_eq!(call.app, "notes");
+        assert_eq!(call.tool, "read");
+        assert_eq!(call.arguments.as_deref(), Some(r#"{"path":"a"}"#));
+    }
+
+    #[test]
+    fn call_args_dash_means_stdin() {
+        let cli = parse(&["call", "notes", "read", "--args", "-"]);
+        let Command::Call(call) = cli.command else {
+            panic!("expected call, got {:?}", cli.command);
+        };
+        assert_eq!(call.arguments.as_deref(), Some("-"));
+    }
+
+    #[test]
+    fn call_without_tool_is_usage_error() {
+        let err = parse_error(&["call", "notes"]);
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn apps_add_takes_file_and_replace() {
+        let cli = parse(&["apps", "add", "notes.toml", "--replace"]);
+        let Command::Apps(AppsCommand::Add(add)) = cli.command else {
+            panic!("expected apps add, got {:?}", cli.command);
+        };
+        assert_eq!(add.file, PathBuf::from("notes.toml"));
+        assert!(add.replace);
+    }
+
+    #[test]
+    fn tools_app_is_optional() {
+        let Command::Tools(all) = parse(&["tools"]).command else {
+            panic!("expected tools");
+        };
+        assert_eq!(all.app, None);
+        let Command::Tools(one) = parse(&["tools", "notes"]).command else {
+            panic!("expected tools");
+        };
+        assert_eq!(one.app.as_deref(), Some("notes"));
+    }
+}

@@ -1,0 +1,40 @@
+//! The subcommands. Each one checks its local input first, then connects to the hub, sends one
+//! request and prints the reply as text or JSON.
+
+mod apps;
+mod call;
+mod spokes;
+mod status;
+mod tools;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::args::{AppsCommand, Cli, Command, GlobalOptions};
+use crate::connect::Hub;
+use crate::output::Output;
+
+/// Runs the parsed command line and returns the process's exit code. An `Err` is a failure that
+/// `main` reports as one "error: " line with exit code 1.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let output = Output::new(cli.global.json);
+    let global = &cli.global;
+    match cli.command {
+        Command::Apps(AppsCommand::List) => apps::list(global, &output).await,
+        Command::Apps(AppsCommand::Add(add)) => apps::add(global, &output, &add).await,
+        Command::Apps(AppsCommand::Remove(remove)) => {
+            apps::remove(global, &output, remove.name).await
+        }
+        Command::Tools(tools) => tools::run(global, &output, tools.app).await,
+        Command::Call(call) => call::run(global, &output, call).await,
+        Command::Spokes => spokes::run(global, &output).await,
+        Command::Status => status::status(global, &output).await,
+        Command::Reload => status::reload(global, &output).await,
+        Command::Version => status::version(&output),
+    }
+}
+
+async fn connect(global: &GlobalOptions) -> Result<Hub> {
+    Hub::connect(&global.socket, global.timeout).await
+}

@@ -1,0 +1,125 @@
+//! The gRPC connection to the hub over its Unix socket.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use bulkhead_proto::v1::agent_service_client::AgentServiceClient;
+use bulkhead_proto::v1::operator_service_client::OperatorServiceClient;
+use bulkhead_proto::v1::{
+    CallToolRequest, CallToolResponse, GetStatusRequest, GetStatusResponse, ListAppsRequest,
+    ListAppsResponse, ListSpokesRequest, ListSpokesResponse, ListToolsRequest, ListToolsResponse,
+    RegisterAppRequest, RegisterAppResponse, ReloadRequest, ReloadResponse, RemoveAppRequest,
+};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::{Request, Response, Status};
+
+use crate::errors::{describe_connect_error, describe_status, RpcTarget};
+
+/// HTTP/2 needs an authority in the URI, but the connector below ignores it and dials the socket.
+const PLACEHOLDER_URI: &str = "http://[::]:50051";
+
+/// A connection to the hub. Every request carries `timeout` as its gRPC deadline, and every
+/// failure becomes an `anyhow::Error` whose message is one line that names the fix.
+pub struct Hub {
+    agent: AgentServiceClient<Channel>,
+    operator: OperatorServiceClient<Channel>,
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+impl Hub {
+    /// Connects to the hub's socket, waiting at most `timeout` for the connection.
+    pub async fn connect(socket: &Path, timeout: Duration) -> Result<Hub> {
+        let path = socket.to_path_buf();
+        let connector = tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move { UnixStream::connect(path).await.map(TokioIo::new) }
+        });
+        let channel = Endpoint::from_static(PLACEHOLDER_URI)
+            .connect_timeout(timeout)
+            .connect_with_connector(connector)
+            .await
+            .map_err(|err| anyhow!(describe_connect_error(socket, &err)))?;
+
+        Ok(Hub {
+            agent: AgentServiceClient::new(channel.clone()),
+            operator: OperatorServiceClient::new(channel),
+            socket: socket.to_path_buf(),
+            timeout,
+        })
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub async fn list_apps(&mut self) -> Result<ListAppsResponse> {
+        let request = self.request(ListAppsRequest {});
+        let reply = self.agent.list_apps(request).await;
+        self.finish(reply, "ListApps")
+    }
+
+    pub async fn list_tools(&mut self, app: String) -> Result<ListToolsResponse> {
+        let request = self.request(ListToolsRequest { app });
+        let reply = self.agent.list_tools(request).await;
+        self.finish(reply, "ListTools")
+    }
+
+    pub async fn call_tool(&mut self, call: CallToolRequest) -> Result<CallToolResponse> {
+        let request = self.request(call);
+        let reply = self.agent.call_tool(request).await;
+        self.finish(reply, "CallTool")
+    }
+
+    pub async fn register_app(&mut self, app: RegisterAppRequest) -> Result<RegisterAppResponse> {
+        let request = self.request(app);
+        let reply = self.operator.register_app(request).await;
+        self.finish(reply, "RegisterApp")
+    }
+
+    pub async fn remove_app(&mut self, name: String) -> Result<()> {
+        let request = self.request(RemoveAppRequest { name });
+        let reply = self.operator.remove_app(request).await;
+        self.finish(reply, "RemoveApp").map(drop)
+    }
+
+    pub async fn list_spokes(&mut self) -> Result<ListSpokesResponse> {
+        let request = self.request(ListSpokesRequest {});
+        let reply = self.operator.list_spokes(request).await;
+        self.finish(reply, "ListSpokes")
+    }
+
+    pub async fn get_status(&mut self) -> Result<GetStatusResponse> {
+        let request = self.request(GetStatusRequest {});
+        let reply = self.operator.get_status(request).await;
+        self.finish(reply, "GetStatus")
+    }
+
+    pub async fn reload(&mut self) -> Result<ReloadResponse> {
+        let request = self.request(ReloadRequest {});
+        let reply = self.operator.reload(request).await;
+        self.finish(reply, "Reload")
+    }
+
+    /// Wraps a message in a request whose `grpc-timeout` header is the deadline. tonic enforces
+    /// that header on this side too, so a hub that never replies cannot hang the client.
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(self.timeout);
+        request
+    }
+
+    fn finish<T>(&self, reply: Result<Response<T>, Status>, rpc: &'static str) -> Result<T> {
+        reply.map(Response::into_inner).map_err(|status| {
+            let target = RpcTarget {
+                socket: &self.socket,
+                timeout: self.timeout,
+                rpc,
+            };
+            anyhow!(describe_status(&status, &target))
+        })
+    }
+}

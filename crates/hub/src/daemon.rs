@@ -1,0 +1,100 @@
+//! The daemon's life: bind, serve, reload on SIGHUP, and shut down on SIGTERM or SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::registry::Registry;
+use crate::server::{self, ServerError};
+use crate::{error::HubError, notify};
+
+/// How long shutdown waits for the gRPC servers to finish in-flight responses.
+const SERVER_DRAIN: Duration = Duration::from_millis(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error("cannot create the state directory {path}: {source}")]
+    StateDir { path: String, source: std::io::Error },
+    #[error("cannot listen on {address}: {source}")]
+    Tcp { address: String, source: std::io::Error },
+    #[error("cannot install the {0} handler: {1}")]
+    Signal(&'static str, std::io::Error),
+}
+
+/// Runs the hub until SIGTERM or SIGINT, then stops every spoke and returns.
+pub async fn run(config: Config) -> Result<(), DaemonError> {
+    let config = Arc::new(config);
+    let state = &config.paths.state;
+    std::fs::create_dir_all(state)
+        .map_err(|source| DaemonError::StateDir { path: state.display().to_string(), source })?;
+    let registry = Registry::load(&config.paths.apps, state, config.sandbox.uid_base, config.sandbox.uid_count)?;
+    let hub = Hub::new(config.clone(), registry);
+
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| DaemonError::Signal("SIGTERM", e))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Signal("SIGINT", e))?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Signal("SIGHUP", e))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+
+    let socket = &config.server.socket;
+    let unix = server::bind_unix(socket, config.server.socket_gid)?;
+    let routes = server::routes(hub.clone()).await?;
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(server::serve_unix(unix, routes.clone(), stopped(stop_rx.clone())));
+    if let (Some(address), Some(token_file)) = (&config.server.tcp, &config.server.token_file) {
+        let token = server::read_token(token_file)?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| DaemonError::Tcp { address: address.to_string(), source })?;
+        tracing::info!(address = %address, "serving gRPC on TCP with bearer token authentication");
+        servers.spawn(server::serve_tcp(listener, routes, token, stopped(stop_rx.clone())));
+    }
+
+    let (apps, problems) = hub.apps().await;
+    tracing::info!(socket = %socket.display(), apps = apps.len(), problems = problems.len(), "bulkheadd serving");
+    notify::ready(&format!("serving {} apps", apps.len()));
+
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => { tracing::info!("SIGTERM received; shutting down"); break }
+            _ = interrupt.recv() => { tracing::info!("SIGINT received; shutting down"); break }
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP received; reloading manifests");
+                notify::reloading();
+                match hub.reload().await {
+                    Ok((apps, _)) => notify::ready(&format!("serving {apps} apps")),
+                    Err(error) => {
+                        tracing::error!("reload failed: {error}");
+                        notify::ready("reload failed; serving the previous apps");
+                    }
+                }
+            }
+            Some(result) = servers.join_next() => {
+                tracing::error!("a gRPC server stopped unexpectedly: {result:?}");
+                break;
+            }
+        }
+    }
+
+    notify::stopping();
+    stop_tx.send_replace(true);
+    hub.supervisor.shutdown().await;
+    let _ = tokio::time::timeout(SERVER_DRAIN, async { while servers.join_next().await.is_some() {} }).await;
+    servers.abort_all();
+    if let Err(error) = std::fs::remove_file(socket) {
+        tracing::warn!(socket = %socket.display(), "cannot remove the socket: {error}");
+    }
+    tracing::info!("bulkheadd stopped");
+    Ok(())
+}

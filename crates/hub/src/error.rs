@@ -1,0 +1,49 @@
+//! The hub's request errors, and the one place that maps them to gRPC status codes.
+
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("app {0:?} is not registered; list the apps with `bulkhead apps list`")]
+    AppNotFound(String),
+    #[error("app {app:?} has no tool {tool:?}; list its tools with `bulkhead tools {app}`")]
+    ToolNotFound { app: String, tool: String },
+    #[error("invalid arguments for {app}/{tool}: {reason}")]
+    InvalidArguments { app: String, tool: String, reason: String },
+    #[error("invalid manifest {origin}: {reason}")]
+    InvalidManifest { origin: String, reason: String },
+    #[error("app {0:?} is already registered; pass --replace to replace it")]
+    AppExists(String),
+    #[error("app {name:?} comes from {path}; delete that file and run `bulkhead reload` to remove it")]
+    AppFromConfig { name: String, path: String },
+    #[error("app {app:?} could not start: {reason}")]
+    SpokeStart { app: String, reason: String },
+    #[error("app {app:?} is unavailable: {reason}")]
+    SpokeUnavailable { app: String, reason: String },
+    #[error("app {app:?} did not answer {tool} within {timeout}; raise [limits] call_timeout in its manifest if the tool is slow")]
+    CallTimeout { app: String, tool: String, timeout: String },
+    #[error("app {app:?} failed on {tool}: {reason}")]
+    CallFailed { app: String, tool: String, reason: String },
+    #[error("the hub is shutting down")]
+    ShuttingDown,
+    #[error("cannot store the registry in {path}: {source}")]
+    Store { path: String, source: std::io::Error },
+}
+
+impl From<HubError> for Status {
+    fn from(error: HubError) -> Status {
+        let code = match &error {
+            HubError::AppNotFound(_) | HubError::ToolNotFound { .. } => Code::NotFound,
+            HubError::InvalidArguments { .. } | HubError::InvalidManifest { .. } => Code::InvalidArgument,
+            HubError::AppExists(_) => Code::AlreadyExists,
+            HubError::AppFromConfig { .. } => Code::FailedPrecondition,
+            HubError::SpokeStart { .. } | HubError::SpokeUnavailable { .. } | HubError::ShuttingDown => {
+                Code::Unavailable
+            }
+            HubError::CallTimeout { .. } => Code::DeadlineExceeded,
+            HubError::CallFailed { .. } => Code::Unknown,
+            HubError::Store { .. } => Code::Internal,
+        };
+        Status::new(code, error.to_string())
+    }
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A first look at bulkhead: start the hub on the example apps in config/apps.d, call one tool of
+# each app through the CLI, show the spokes that are running, and stop the hub.
+# Run it as root (`make demo`), because the hub creates namespaces and cgroups for each spoke.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/target/release"
+WORK="$(mktemp -d /tmp/bulkhead-demo.XXXXXX)"
+chmod 0755 "$WORK"
+SOCKET="$WORK/hub.sock"
+HUB_PID=""
+
+cleanup() {
+    if [[ -n "$HUB_PID" ]] && kill -0 "$HUB_PID" 2>/dev/null; then
+        kill -TERM "$HUB_PID"
+        wait "$HUB_PID" || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Print a command, then run it.
+show() {
+    echo
+    echo "\$ $*"
+    "$@"
+}
+
+bulkhead() { "$BIN/bulkhead" --socket "$SOCKET" "$@"; }
+
+cat >"$WORK/hub.toml" <<CONFIG
+[server]
+socket = "$SOCKET"
+
+[paths]
+apps = "$ROOT/config/apps.d"
+state = "$WORK/state"
+CONFIG
+
+echo "Starting bulkheadd with the example apps of config/apps.d (log: $WORK/hub.log)"
+"$BIN/bulkheadd" --config "$WORK/hub.toml" 2>"$WORK/hub.log" &
+HUB_PID=$!
+
+for _ in $(seq 100); do
+    [[ -S "$SOCKET" ]] && break
+    if ! kill -0 "$HUB_PID" 2>/dev/null; then
+        echo "bulkheadd exited during start:" >&2
+        cat "$WORK/hub.log" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+if [[ ! -S "$SOCKET" ]]; then
+    echo "bulkheadd did not create $SOCKET within 20 s; see $WORK/hub.log" >&2
+    exit 1
+fi
+
+show bulkhead apps list
+show bulkhead call notes add_note --args '{"title": "demo", "body": "Written through the bulkhead hub."}'
+show bulkhead call notes search_notes --args '{"query": "hub"}'
+show bulkhead call calendar create_event --args '{"title": "Demo review", "start": "2030-01-15 10:00", "duration_minutes": 30}'
+show bulkhead call mail search_mail --args '{"query": "invoice"}'
+show bulkhead spokes
+
+echo
+echo "Stopping bulkheadd"
+kill -TERM "$HUB_PID"
+wait "$HUB_PID"
+HUB_PID=""
+echo "Done."

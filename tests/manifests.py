@@ -1,0 +1,114 @@
+"""App manifests for the end-to-end tests: the example apps, the probe and the third-party servers.
+
+The third-party apps come from tests/setup.sh: mcp-server-time in a venv at build/apps/mcp-time and
+@modelcontextprotocol/server-filesystem under build/apps/mcp-fs. Every path is resolved first,
+because the hub rejects mount sources that contain a symlink.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+from harness import BUILD, REPO, HubError, render_toml
+
+TIME_VENV = (BUILD / "apps" / "mcp-time").resolve()
+FS_PREFIX = (BUILD / "apps" / "mcp-fs").resolve()
+FS_ENTRY = FS_PREFIX / "node_modules" / "@modelcontextprotocol" / "server-filesystem" / "dist" / "index.js"
+PROBE_DIR = (REPO / "tests" / "apps").resolve()
+EXAMPLES_DIR = REPO / "config" / "apps.d"
+SETUP_HINT = "run tests/setup.sh (or make test) to install it"
+
+
+def example(name: str) -> str:
+    """Return the text of an example app's manifest from config/apps.d."""
+    path = EXAMPLES_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise HubError(f"missing example manifest {path}")
+    return path.read_text()
+
+
+@functools.cache
+def python_base_prefix() -> Path:
+    """Return sys.base_prefix of the mcp-time venv's interpreter, the install its venv links to."""
+    python = TIME_VENV / "bin" / "python"
+    if not python.exists():
+        raise HubError(f"missing {python}; {SETUP_HINT}")
+    done = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.base_prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(done.stdout.strip()).resolve()
+
+
+def python_mounts() -> list[dict]:
+    """Return read-only mounts of the mcp-time venv and, unless it is under /usr, its base interpreter."""
+    mounts = [{"source": str(TIME_VENV)}]
+    base = python_base_prefix()
+    if not base.is_relative_to("/usr"):
+        mounts.append({"source": str(base)})
+    return mounts
+
+
+def probe(name: str = "probe", persistent: bool = True) -> str:
+    """Return a manifest that runs tests/apps/probe.py, mounted at /probe, under the name given."""
+    return render_toml(
+        {
+            "name": name,
+            "description": "Test probe that reports what an app can see from inside its sandbox.",
+            "command": str(TIME_VENV / "bin" / "python"),
+            "args": ["/probe/probe.py"],
+            "state": {"persistent": persistent},
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
+        }
+    )
+
+
+def mcp_time() -> str:
+    """Return a manifest for mcp-server-time from PyPI, run unchanged from its venv."""
+    command = TIME_VENV / "bin" / "mcp-server-time"
+    if not command.exists():
+        raise HubError(f"missing {command}; {SETUP_HINT}")
+    return render_toml(
+        {
+            "name": "time",
+            "description": "Tells the current time and converts times between IANA time zones.",
+            "command": str(command),
+            "limits": {"memory": "256MiB"},
+            "mounts": python_mounts(),
+        }
+    )
+
+
+def node_binary() -> Path:
+    found = shutil.which("node")
+    if found is None:
+        raise HubError("node is not on PATH; install Node.js 20 or later")
+    node = Path(found).resolve()
+    if not node.is_relative_to("/usr"):
+        raise HubError(f"node resolves to {node}, outside /usr, so the sandbox's system mounts miss it")
+    return node
+
+
+def mcp_filesystem(data_dir: Path) -> str:
+    """Return a manifest for server-filesystem from npm, serving data_dir mounted read-only at /data."""
+    if not FS_ENTRY.exists():
+        raise HubError(f"missing {FS_ENTRY}; {SETUP_HINT}")
+    return render_toml(
+        {
+            "name": "files",
+            "description": "Lists and reads the files of a shared folder.",
+            "command": str(node_binary()),
+            "args": [str(FS_ENTRY), "/data"],
+            "limits": {"memory": "512MiB"},
+            "mounts": [
+                {"source": str(FS_PREFIX)},
+                {"source": str(data_dir.resolve()), "target": "/data"},
+            ],
+        }
+    )
