@@ -47,7 +47,7 @@ def hub(request, root_privileges):
     With start=False the factory only prepares the hub's directory, and the test calls start().
 
     Each hub gets a fresh temporary directory. On teardown every hub gets SIGTERM and must exit 0,
-    and no process of its spokes (launcher, spoke runtime or app) may be left.
+    and no process or cgroup of its spokes (launcher, spoke runtime or app) may be left.
     """
     hubs: list[Hub] = []
     request.node.bulkhead_hubs = hubs
@@ -68,6 +68,9 @@ def hub(request, root_privileges):
             leftovers = instance.leftover_processes()
             if leftovers:
                 failures.append(f"processes left after bulkheadd stopped: {leftovers}\n{instance.log_tail()}")
+            cgroups = instance.leftover_cgroups()
+            if cgroups:
+                failures.append(f"spoke cgroups left after bulkheadd stopped: {cgroups}\n{instance.log_tail()}")
         except AssertionError as error:
             failures.append(str(error))
         finally:

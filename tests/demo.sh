@@ -20,10 +20,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Print a command, then run it.
+# Print a command as it would be typed, quoting arguments that need it, then run it.
 show() {
+    local typed="" arg
+    for arg in "$@"; do
+        if [[ "$arg" =~ ^[A-Za-z0-9_./-]+$ ]]; then
+            typed+=" $arg"
+        else
+            typed+=" '$arg'"
+        fi
+    done
     echo
-    echo "\$ $*"
+    echo "\$${typed}"
     "$@"
 }
 

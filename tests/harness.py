@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +33,8 @@ BINARIES = (
 UID_BASE = 2_000_000_000
 SOCKET_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
+# Terminal color sequences, which tracing writes even when its output is a file.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def missing_binaries() -> list[str]:
@@ -39,7 +42,7 @@ def missing_binaries() -> list[str]:
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05):
-    """Poll predicate until it returns a truthy value or timeout seconds pass; return its last value."""
+    """Poll predicate until it returns a truthy value or timeout seconds pass, and return its last value."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -98,6 +101,26 @@ def parent_pid(pid: int) -> int:
         return int(proc_status(pid).get("PPid", "0"))
     except (FileNotFoundError, ProcessLookupError):
         return 0
+
+
+def cgroup_dirs(pid: int) -> set[Path]:
+    """Return the cgroup directories of a process, one per mounted hierarchy, or an empty set if it is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return set()
+    dirs = set()
+    for line in lines:
+        hierarchy, controllers, path = line.split(":", 2)
+        if hierarchy == "0":
+            unified = Path("/sys/fs/cgroup/unified")
+            mount = unified if unified.is_dir() else Path("/sys/fs/cgroup")
+        else:
+            mount = Path("/sys/fs/cgroup") / controllers.removeprefix("name=")
+        directory = mount / path.lstrip("/")
+        if directory.is_dir():
+            dirs.add(directory)
+    return dirs
 
 
 def namespace(pid: int, kind: str) -> str:
@@ -161,6 +184,7 @@ class Hub:
         self.extra_env = dict(env or {})
         self.process: subprocess.Popen | None = None
         self.seen: set[HostProcess] = set()
+        self.spoke_cgroups: set[Path] = set()
         self.apps_dir.mkdir()
         for name, text in manifests.items():
             self.write_manifest(name, text)
@@ -246,6 +270,11 @@ class Hub:
         wait_until(lambda: not any(process.alive() for process in self.seen), timeout)
         return sorted((process for process in self.seen if process.alive()), key=lambda p: p.pid)
 
+    def leftover_cgroups(self, timeout: float = 5.0) -> list[Path]:
+        """Return the recorded spoke cgroup directories that still exist after up to timeout seconds."""
+        wait_until(lambda: not any(path.exists() for path in self.spoke_cgroups), timeout)
+        return sorted(path for path in self.spoke_cgroups if path.exists())
+
     def cleanup(self) -> None:
         """Kill whatever this hub left running and remove its directory."""
         if self.process is not None and self.process.poll() is None:
@@ -254,6 +283,11 @@ class Hub:
         for process in self.seen:
             if process.alive():
                 os.kill(process.pid, signal.SIGKILL)
+        for path in sorted(self.spoke_cgroups, key=lambda p: len(p.parts), reverse=True):
+            try:
+                path.rmdir()
+            except OSError:
+                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, lines: int = 60) -> str:
@@ -261,7 +295,7 @@ class Hub:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return "(bulkheadd wrote no log)"
-        tail = "\n".join(text.splitlines()[-lines:])
+        tail = "\n".join(ANSI_ESCAPE.sub("", line) for line in text.splitlines()[-lines:])
         return f"--- last {lines} lines of {self.log_path} ---\n{tail}"
 
     # The CLI
@@ -336,7 +370,11 @@ class Hub:
                 process = host_process(pid, f"{spoke['app']} {key}") if pid else None
                 if process:
                     self.seen.add(process)
-            launcher = parent_pid(spoke.get("pid") or 0)
+            # The spoke's own cgroups are those it does not share with the hub.
+            runtime_pid = spoke.get("pid") or 0
+            if runtime_pid:
+                self.spoke_cgroups |= cgroup_dirs(runtime_pid) - cgroup_dirs(self.process.pid)
+            launcher = parent_pid(runtime_pid)
             if launcher > 1 and launcher not in (os.getpid(), self.process.pid):
                 process = host_process(launcher, f"{spoke['app']} launcher")
                 if process:

@@ -90,7 +90,7 @@ def test_reload_command_drops_removed_file(hub):
     code, out, err = bulkhead.cli("reload")
 
     assert code == 0, err
-    assert out.startswith("reloaded: 1 apps")
+    assert out.splitlines()[0] == "reloaded: 1 app"
     assert app_names(bulkhead.cli_json("apps", "list")) == ["notes"]
 
 

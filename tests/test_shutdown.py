@@ -1,4 +1,4 @@
-"""SIGTERM stops every spoke quickly and exits 0; systemd readiness goes through NOTIFY_SOCKET."""
+"""SIGTERM stops every spoke quickly and bulkheadd exits 0. Readiness and shutdown go to NOTIFY_SOCKET."""
 
 import signal
 import socket
@@ -11,7 +11,7 @@ EXAMPLES = ("notes", "calendar", "mail")
 
 
 def wait_for_state(listener: socket.socket, state: str, timeout: float) -> list[str]:
-    """Collect notification lines until one equals state or timeout seconds pass; return them all."""
+    """Collect notification lines until one equals state or timeout seconds pass, and return them all."""
     deadline = time.monotonic() + timeout
     received = []
     while state not in received:

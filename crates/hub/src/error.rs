@@ -4,9 +4,9 @@ use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    #[error("app {0:?} is not registered; list the apps with `bulkhead apps list`")]
+    #[error("app {0:?} not found; list the registered apps with `bulkhead apps list`")]
     AppNotFound(String),
-    #[error("app {app:?} has no tool {tool:?}; list its tools with `bulkhead tools {app}`")]
+    #[error("tool {tool:?} not found in app {app:?}; list its tools with `bulkhead tools {app}`")]
     ToolNotFound { app: String, tool: String },
     #[error("invalid arguments for {app}/{tool}: {reason}")]
     InvalidArguments { app: String, tool: String, reason: String },

@@ -141,7 +141,9 @@ fn parse_fd(name: &[u8]) -> Option<RawFd> {
         if !digit.is_ascii_digit() {
             return None;
         }
-        value = value.checked_mul(10)?.checked_add(RawFd::from(digit - b'0'))?;
+        value = value
+            .checked_mul(10)?
+            .checked_add(RawFd::from(digit - b'0'))?;
     }
     Some(value)
 }

@@ -71,7 +71,9 @@ pub enum LaunchError {
     ParseSpec(#[source] serde_json::Error),
     #[error("app name {app:?}: {reason}")]
     InvalidAppName { app: String, reason: &'static str },
-    #[error("host_{kind} is 0, which would map the sandbox to host root; use an unprivileged {kind}")]
+    #[error(
+        "host_{kind} is 0, which would map the sandbox to host root; use an unprivileged {kind}"
+    )]
     RootHostId { kind: &'static str },
     #[error("runtime_args is empty; name at least the program")]
     EmptyRuntimeArgs,
@@ -104,7 +106,10 @@ pub enum LaunchError {
     #[error("block forwarded signals: {0}")]
     BlockSignals(#[source] io::Error),
     #[error("create {name} pipe: {source}")]
-    CreatePipe { name: &'static str, source: io::Error },
+    CreatePipe {
+        name: &'static str,
+        source: io::Error,
+    },
     #[error("{0}")]
     Clone(String),
     #[error("write {path}: {source}")]
@@ -129,7 +134,9 @@ impl LaunchSpec {
         }
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if !self.app.chars().all(allowed) {
-            return Err(invalid_app("use only ASCII letters, digits, '-', '_' and '.'"));
+            return Err(invalid_app(
+                "use only ASCII letters, digits, '-', '_' and '.'",
+            ));
         }
         if self.host_uid == 0 {
             return Err(LaunchError::RootHostId { kind: "uid" });
@@ -264,12 +271,18 @@ mod tests {
         let mut uid_zero = spec();
         uid_zero.host_uid = 0;
         let err = uid_zero.validate().expect_err("uid 0");
-        assert!(matches!(err, LaunchError::RootHostId { kind: "uid" }), "{err}");
+        assert!(
+            matches!(err, LaunchError::RootHostId { kind: "uid" }),
+            "{err}"
+        );
 
         let mut gid_zero = spec();
         gid_zero.host_gid = 0;
         let err = gid_zero.validate().expect_err("gid 0");
-        assert!(matches!(err, LaunchError::RootHostId { kind: "gid" }), "{err}");
+        assert!(
+            matches!(err, LaunchError::RootHostId { kind: "gid" }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -278,7 +291,10 @@ mod tests {
             let mut invalid = spec();
             invalid.app = app.to_string();
             let err = invalid.validate().expect_err("invalid app name");
-            assert!(matches!(err, LaunchError::InvalidAppName { .. }), "{app:?}: {err}");
+            assert!(
+                matches!(err, LaunchError::InvalidAppName { .. }),
+                "{app:?}: {err}"
+            );
         }
     }
 
@@ -286,24 +302,50 @@ mod tests {
     fn runtime_args_and_env_checked() {
         let mut no_args = spec();
         no_args.runtime_args.clear();
-        assert!(matches!(no_args.validate(), Err(LaunchError::EmptyRuntimeArgs)));
+        assert!(matches!(
+            no_args.validate(),
+            Err(LaunchError::EmptyRuntimeArgs)
+        ));
 
         let mut nul_arg = spec();
         nul_arg.runtime_args.push("a\0b".to_string());
         let err = nul_arg.validate().expect_err("NUL in argument");
-        assert!(matches!(err, LaunchError::NulByte { field: "runtime_args", index: 2 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LaunchError::NulByte {
+                    field: "runtime_args",
+                    index: 2
+                }
+            ),
+            "{err}"
+        );
 
         for name in ["", "A=B", "A\0"] {
             let mut bad_env = spec();
-            bad_env.runtime_env.push((name.to_string(), "x".to_string()));
+            bad_env
+                .runtime_env
+                .push((name.to_string(), "x".to_string()));
             let err = bad_env.validate().expect_err("invalid env name");
-            assert!(matches!(err, LaunchError::InvalidEnvName { index: 1, .. }), "{name:?}: {err}");
+            assert!(
+                matches!(err, LaunchError::InvalidEnvName { index: 1, .. }),
+                "{name:?}: {err}"
+            );
         }
 
         let mut nul_value = spec();
         nul_value.runtime_env[0].1 = "a\0".to_string();
         let err = nul_value.validate().expect_err("NUL in env value");
-        assert!(matches!(err, LaunchError::NulByte { field: "runtime_env", index: 0 }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LaunchError::NulByte {
+                    field: "runtime_env",
+                    index: 0
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -311,7 +353,10 @@ mod tests {
         let mut zero_tmp = spec();
         zero_tmp.mounts.tmp_size_bytes = 0;
         let err = zero_tmp.validate().expect_err("zero tmp size");
-        assert!(matches!(err, LaunchError::Plan(MountError::ZeroTmpSize)), "{err}");
+        assert!(
+            matches!(err, LaunchError::Plan(MountError::ZeroTmpSize)),
+            "{err}"
+        );
     }
 
     #[test]
@@ -341,6 +386,9 @@ mod tests {
         ] {
             assert!(value.get(field).is_some(), "missing {field}");
         }
-        assert_eq!(value["runtime_env"][0], serde_json::json!(["RUST_LOG", "info"]));
+        assert_eq!(
+            value["runtime_env"][0],
+            serde_json::json!(["RUST_LOG", "info"])
+        );
     }
 }

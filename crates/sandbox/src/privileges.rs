@@ -1,8 +1,8 @@
 //! Privilege primitives: ids, capabilities, securebits, no_new_privs and the parent-death signal.
 //!
-//! Each function is one or a few raw syscalls with no allocation, so the launcher's cloned child
-//! may call them between clone and exec. The spoke runtime reuses [`set_no_new_privs`] and
-//! [`set_parent_death_signal`].
+//! Each function except [`read_last_capability`] is one or a few raw syscalls with no allocation,
+//! so the launcher's cloned child may call them between clone and exec. The spoke runtime reuses
+//! [`set_no_new_privs`] and [`set_parent_death_signal`].
 
 use std::io;
 use std::path::PathBuf;
@@ -26,13 +26,19 @@ pub enum PrivilegeError {
     #[error("set no_new_privs: {0}")]
     NoNewPrivs(#[source] io::Error),
     #[error("set parent-death signal {signal}: {source}")]
-    ParentDeathSignal { signal: libc::c_int, source: io::Error },
+    ParentDeathSignal {
+        signal: libc::c_int,
+        source: io::Error,
+    },
     #[error("clear ambient capabilities: {0}")]
     ClearAmbient(#[source] io::Error),
     #[error("drop capability {capability} from the bounding set: {source}")]
     DropBounding { capability: u32, source: io::Error },
     #[error("set securebits {bits:#x}: {source}")]
-    Securebits { bits: libc::c_int, source: io::Error },
+    Securebits {
+        bits: libc::c_int,
+        source: io::Error,
+    },
     #[error("clear capability sets with capset: {0}")]
     ClearCapabilities(#[source] io::Error),
     #[error("drop supplementary groups: {0}")]
@@ -80,7 +86,15 @@ impl From<PrivilegeError> for io::Error {
 
 fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> Result<(), io::Error> {
     // SAFETY: every option used in this module takes integer arguments only, and unused ones are 0.
-    let rc = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let rc = unsafe {
+        libc::prctl(
+            option,
+            arg2,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
     Errno::result(rc).map(drop).map_err(io::Error::from)
 }
 
@@ -132,8 +146,11 @@ pub fn drop_bounding_set(last_cap: u32) -> Result<(), PrivilegeError> {
 /// Sets and locks [`SPOKE_SECUREBITS`]. Needs CAP_SETPCAP, so it comes before [`clear_capabilities`].
 pub fn lock_securebits() -> Result<(), PrivilegeError> {
     let bits = SPOKE_SECUREBITS;
-    prctl(libc::PR_SET_SECUREBITS, libc::c_ulong::from(bits.unsigned_abs()))
-        .map_err(|source| PrivilegeError::Securebits { bits, source })
+    prctl(
+        libc::PR_SET_SECUREBITS,
+        libc::c_ulong::from(bits.unsigned_abs()),
+    )
+    .map_err(|source| PrivilegeError::Securebits { bits, source })
 }
 
 /// Kernel ABI of capset(2), version 3: a header and two 32-bit halves of each set.
@@ -194,8 +211,8 @@ pub fn disable_core_dumps() -> Result<(), PrivilegeError> {
         .map_err(|errno| PrivilegeError::DisableCoreDumps(errno.into()))
 }
 
-/// Switches real, effective and saved ids to 0 and 0 of the current user namespace. Group ids go
-/// first, because changing them needs CAP_SETGID, which the uid change may remove.
+/// Switches real, effective and saved ids to uid 0 and gid 0 of the current user namespace. Group
+/// ids go first, because changing them needs CAP_SETGID, which the uid change may remove.
 pub fn become_namespace_root() -> Result<(), PrivilegeError> {
     // SAFETY: setresgid and setresuid take integer arguments only.
     let rc = unsafe { libc::setresgid(0, 0, 0) };

@@ -18,21 +18,36 @@ use bulkhead_sandbox::mounts::Bind;
 use launch_support::*;
 
 const CASES: &[(&str, fn())] = &[
-    ("runtime_identity_and_namespaces", runtime_identity_and_namespaces),
-    ("runtime_descriptors_and_session", runtime_descriptors_and_session),
+    (
+        "runtime_identity_and_namespaces",
+        runtime_identity_and_namespaces,
+    ),
+    (
+        "runtime_descriptors_and_session",
+        runtime_descriptors_and_session,
+    ),
     ("filesystem_layout", filesystem_layout),
     ("mount_flags", mount_flags),
     ("write_permissions", write_permissions),
     ("loopback_is_up", loopback_is_up),
     ("symlinked_source_rejected", symlinked_source_rejected),
-    ("missing_required_source_rejected", missing_required_source_rejected),
-    ("missing_optional_source_skipped", missing_optional_source_skipped),
+    (
+        "missing_required_source_rejected",
+        missing_required_source_rejected,
+    ),
+    (
+        "missing_optional_source_skipped",
+        missing_optional_source_skipped,
+    ),
     ("root_host_uid_rejected", root_host_uid_rejected),
     ("unavailable_namespace_named", unavailable_namespace_named),
     ("missing_channel_rejected", missing_channel_rejected),
     ("exit_code_propagates", exit_code_propagates),
     ("sigterm_forwarded", sigterm_forwarded),
-    ("killed_runtime_reports_signal", killed_runtime_reports_signal),
+    (
+        "killed_runtime_reports_signal",
+        killed_runtime_reports_signal,
+    ),
     ("launcher_death_kills_runtime", launcher_death_kills_runtime),
     ("cgroup_procs_joined", cgroup_procs_joined),
     ("current_exe_runs_inside", current_exe_runs_inside),
@@ -60,7 +75,9 @@ fn main() {
 
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        println!("skipping launch tests: they need root to create namespaces and map uid {HOST_ID}");
+        println!(
+            "skipping launch tests: they need root to create namespaces and map uid {HOST_ID}"
+        );
         return;
     }
     let filter = args.iter().skip(1).find(|arg| !arg.starts_with('-'));
@@ -88,7 +105,9 @@ fn main() {
 
 fn run_as_launcher(shell: PathBuf) -> i32 {
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).expect("read spec");
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .expect("read spec");
     let spec: LaunchSpec = serde_json::from_str(&text).expect("parse spec");
     launch::launch_with_exec(&spec, &ExecTarget::Path(shell))
 }
@@ -97,19 +116,28 @@ fn run_as_launcher(shell: PathBuf) -> i32 {
 /// network namespaces would.
 fn deny_network_namespaces() {
     use seccompiler::{
-        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-        SeccompFilter, SeccompRule,
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule,
     };
     let flag = u64::try_from(libc::CLONE_NEWNET).expect("flag is positive");
-    let condition =
-        SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
-            .expect("condition");
-    let rules = [(libc::SYS_clone, vec![SeccompRule::new(vec![condition]).expect("rule")])];
+    let condition = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(flag),
+        flag,
+    )
+    .expect("condition");
+    let rules = [(
+        libc::SYS_clone,
+        vec![SeccompRule::new(vec![condition]).expect("rule")],
+    )];
     let filter = SeccompFilter::new(
         rules.into_iter().collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(u32::try_from(libc::EPERM).expect("errno")),
-        std::env::consts::ARCH.try_into().expect("supported architecture"),
+        std::env::consts::ARCH
+            .try_into()
+            .expect("supported architecture"),
     )
     .expect("filter");
     let program: BpfProgram = filter.try_into().expect("compile filter");
@@ -153,7 +181,10 @@ fn runtime_identity_and_namespaces() {
         assert_eq!(status_field(&status, set), "0000000000000000", "{set}");
     }
     assert_eq!(status_field(&status, "NoNewPrivs"), "1");
-    assert_eq!(status_field(&status, "NSpid").split('\t').next_back(), Some("1"));
+    assert_eq!(
+        status_field(&status, "NSpid").split('\t').next_back(),
+        Some("1")
+    );
 
     for namespace in ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"] {
         let host = std::fs::read_link(format!("/proc/self/ns/{namespace}")).expect("host ns");
@@ -163,7 +194,10 @@ fn runtime_identity_and_namespaces() {
 
     let finished = started.finish();
     assert_eq!(finished.exit_code, 0);
-    assert_eq!(finished.stdout_rest, "", "launcher wrote more than one stdout line");
+    assert_eq!(
+        finished.stdout_rest, "",
+        "launcher wrote more than one stdout line"
+    );
 }
 
 fn runtime_descriptors_and_session() {
@@ -177,29 +211,50 @@ fn runtime_descriptors_and_session() {
     // "ready" comes before the exec, while the shell may still hold a saved descriptor.
     let deadline = std::time::Instant::now() + TIMEOUT;
     while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n" {
-        assert!(std::time::Instant::now() < deadline, "runtime never executed sleep");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runtime never executed sleep"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("list runtime fds")
-        .map(|entry| entry.expect("fd entry").file_name().to_string_lossy().parse().expect("fd"))
+        .map(|entry| {
+            entry
+                .expect("fd entry")
+                .file_name()
+                .to_string_lossy()
+                .parse()
+                .expect("fd")
+        })
         .collect();
     fds.sort_unstable();
-    assert_eq!(fds, [0, 1, 2, 3], "runtime must hold only stdio and the channel");
+    assert_eq!(
+        fds,
+        [0, 1, 2, 3],
+        "runtime must hold only stdio and the channel"
+    );
     for fd in [0, 1] {
         let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).expect("read fd link");
         assert_eq!(target, PathBuf::from("/dev/null"), "fd {fd}");
     }
     let channel = std::fs::read_link(format!("/proc/{pid}/fd/3")).expect("read fd 3");
-    assert!(channel.to_string_lossy().starts_with("socket:"), "fd 3 is {channel:?}");
+    assert!(
+        channel.to_string_lossy().starts_with("socket:"),
+        "fd 3 is {channel:?}"
+    );
 
     // SAFETY: getsid takes an integer argument only.
     let session = unsafe { libc::getsid(pid) };
     assert_eq!(session, pid, "runtime must lead its own session");
 
     // SAFETY: kill takes integer arguments only.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "kill the runtime");
+    assert_eq!(
+        unsafe { libc::kill(pid, libc::SIGKILL) },
+        0,
+        "kill the runtime"
+    );
     assert_eq!(started.wait_launcher(), 128 + libc::SIGKILL);
 }
 
@@ -242,7 +297,10 @@ echo "stdin=$(readlink /proc/self/fd/0)"
         "stdin=/dev/null",
     ];
     for line in expected {
-        assert!(output.iter().any(|l| l == line), "missing {line:?} in {output:#?}");
+        assert!(
+            output.iter().any(|l| l == line),
+            "missing {line:?} in {output:#?}"
+        );
     }
     assert_eq!(started.finish().exit_code, 0);
 }
@@ -253,7 +311,11 @@ fn mount_options<'a>(mountinfo: &'a [String], mount_point: &str) -> Vec<&'a str>
         .iter()
         .rfind(|line| line.split(' ').nth(4) == Some(mount_point))
         .unwrap_or_else(|| panic!("no mount at {mount_point} in {mountinfo:#?}"));
-    line.split(' ').nth(5).expect("options field").split(',').collect()
+    line.split(' ')
+        .nth(5)
+        .expect("options field")
+        .split(',')
+        .collect()
 }
 
 fn mount_flags() {
@@ -274,13 +336,21 @@ fn mount_flags() {
     for (mount_point, flags) in expectations {
         let options = mount_options(&mountinfo, mount_point);
         for flag in flags {
-            assert!(options.contains(flag), "{mount_point} lacks {flag}: {options:?}");
+            assert!(
+                options.contains(flag),
+                "{mount_point} lacks {flag}: {options:?}"
+            );
         }
     }
     let null_options = mount_options(&mountinfo, "/dev/null");
-    assert!(!null_options.contains(&"nodev"), "/dev/null must allow device access");
     assert!(
-        !mountinfo.iter().any(|line| line.contains(" - proc ") && line.split(' ').nth(4) != Some("/proc")),
+        !null_options.contains(&"nodev"),
+        "/dev/null must allow device access"
+    );
+    assert!(
+        !mountinfo
+            .iter()
+            .any(|line| line.contains(" - proc ") && line.split(' ').nth(4) != Some("/proc")),
         "a procfs is mounted outside /proc: {mountinfo:#?}"
     );
     assert_eq!(started.finish().exit_code, 0);
@@ -301,20 +371,35 @@ echo tmp > /tmp/written && echo tmp=ok
     let output = started.output_until_ready();
     for path in ["/data/new", "/usr/new", "/dev/new"] {
         let expected = format!("touch: cannot touch '{path}': Read-only file system");
-        assert!(output.contains(&expected), "missing {expected:?} in {output:#?}");
+        assert!(
+            output.contains(&expected),
+            "missing {expected:?} in {output:#?}"
+        );
     }
     let expected = "mkdir: cannot create directory '/newdir': Read-only file system";
-    assert!(output.iter().any(|l| l == expected), "missing {expected:?} in {output:#?}");
+    assert!(
+        output.iter().any(|l| l == expected),
+        "missing {expected:?} in {output:#?}"
+    );
     for line in ["devnull=ok", "state=ok", "tmp=ok"] {
-        assert!(output.iter().any(|l| l == line), "missing {line:?} in {output:#?}");
+        assert!(
+            output.iter().any(|l| l == line),
+            "missing {line:?} in {output:#?}"
+        );
     }
     assert_eq!(started.finish().exit_code, 0);
 
     let written = fixture.state.join("written");
     let metadata = std::fs::metadata(&written).expect("state file exists on the host");
     assert_eq!(metadata.uid(), HOST_ID, "state file owner on the host");
-    assert_eq!(std::fs::read_to_string(&written).expect("read state file"), "state\n");
-    assert!(!fixture.data.join("new").exists(), "read-only bind was written");
+    assert_eq!(
+        std::fs::read_to_string(&written).expect("read state file"),
+        "state\n"
+    );
+    assert!(
+        !fixture.data.join("new").exists(),
+        "read-only bind was written"
+    );
 }
 
 fn loopback_is_up() {
@@ -329,8 +414,14 @@ perl -MIO::Socket::INET -e '
     let (_fixture, spec) = spec_with_shell(script);
     let mut started = start(&spec);
     let output = started.output_until_ready();
-    assert!(output.iter().any(|l| l == "igmp=lo"), "lo is not up: {output:#?}");
-    assert!(output.iter().any(|l| l == "loopback=ok"), "no loopback connection: {output:#?}");
+    assert!(
+        output.iter().any(|l| l == "igmp=lo"),
+        "lo is not up: {output:#?}"
+    );
+    assert!(
+        output.iter().any(|l| l == "loopback=ok"),
+        "no loopback connection: {output:#?}"
+    );
     assert_eq!(started.finish().exit_code, 0);
 }
 
@@ -387,7 +478,10 @@ fn missing_required_source_rejected() {
         })
         .expect("bind");
     let message = assert_setup_failed(start(&spec));
-    assert!(message.contains(&missing.display().to_string()), "{message}");
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("not found"), "{message}");
 }
 
@@ -425,13 +519,19 @@ fn unavailable_namespace_named() {
         with_channel: true,
     };
     let message = assert_setup_failed(start_with(&spec, options));
-    assert!(message.starts_with("clone into new user, mount, pid"), "{message}");
+    assert!(
+        message.starts_with("clone into new user, mount, pid"),
+        "{message}"
+    );
     assert!(
         message.contains("unavailable namespace types: network (EPERM"),
         "{message}"
     );
     for name in ["user", "mount", "pid", "ipc", "uts", "cgroup"] {
-        assert!(!message.contains(&format!(" {name} (")), "{name} reported: {message}");
+        assert!(
+            !message.contains(&format!(" {name} (")),
+            "{name} reported: {message}"
+        );
     }
 }
 
@@ -442,7 +542,10 @@ fn missing_channel_rejected() {
         ..StartOptions::default()
     };
     let message = assert_setup_failed(start_with(&spec, options));
-    assert!(message.contains("fd 3 (the hub channel) is not open"), "{message}");
+    assert!(
+        message.contains("fd 3 (the hub channel) is not open"),
+        "{message}"
+    );
 }
 
 fn exit_code_propagates() {
@@ -454,7 +557,8 @@ fn exit_code_propagates() {
 
 fn sigterm_forwarded() {
     // PID 1 of a namespace only receives signals it handles, hence the trap.
-    let (_fixture, spec) = spec_with_shell("trap 'exit 42' TERM\necho ready\nwhile :; do sleep 0.1; done");
+    let (_fixture, spec) =
+        spec_with_shell("trap 'exit 42' TERM\necho ready\nwhile :; do sleep 0.1; done");
     let mut started = start(&spec);
     started.runtime_pid();
     started.output_until_ready();
@@ -484,7 +588,10 @@ fn launcher_death_kills_runtime() {
     let rc = unsafe { libc::kill(started.launcher_pid(), libc::SIGKILL) };
     assert_eq!(rc, 0, "kill the launcher");
     assert_eq!(started.wait_launcher(), 128 + libc::SIGKILL);
-    assert!(wait_process_gone(pid), "runtime {pid} survived its launcher");
+    assert!(
+        wait_process_gone(pid),
+        "runtime {pid} survived its launcher"
+    );
 }
 
 fn cgroup_procs_joined() {
@@ -496,9 +603,15 @@ fn cgroup_procs_joined() {
     started.output_until_ready();
     let procs = std::fs::read_to_string(cgroup.dir.join("cgroup.procs")).expect("read procs");
     let members: Vec<&str> = procs.lines().collect();
-    assert!(members.contains(&pid.to_string().as_str()), "runtime {pid} not in {members:?}");
+    assert!(
+        members.contains(&pid.to_string().as_str()),
+        "runtime {pid} not in {members:?}"
+    );
     let launcher = started.launcher_pid().to_string();
-    assert!(members.contains(&launcher.as_str()), "launcher not in {members:?}");
+    assert!(
+        members.contains(&launcher.as_str()),
+        "launcher not in {members:?}"
+    );
     assert_eq!(started.finish().exit_code, 0);
 }
 

@@ -71,9 +71,7 @@ pub async fn launch(config: &Config, entry: &AppEntry) -> Result<Launched, Launc
             Ok(Launched { launcher, runtime_pid, app_pid, client, cgroup, catalog, started_at: SystemTime::now() })
         }
         Err(error) => {
-            if let Err(cleanup) = cgroup.remove() {
-                tracing::warn!(app = %manifest.name, "cannot remove the cgroup of a failed spoke: {cleanup}");
-            }
+            super::slot::remove_cgroup(&manifest.name, cgroup).await;
             Err(error)
         }
     }
@@ -149,11 +147,11 @@ async fn start_in_cgroup(
     match started {
         Ok(Ok((runtime_pid, client, catalog))) => Ok((launcher, runtime_pid, client, catalog)),
         Ok(Err(error)) => {
-            stop_failed_launcher(&mut launcher, cgroup).await;
+            stop_failed_launcher(&mut launcher).await;
             Err(error)
         }
         Err(_) => {
-            stop_failed_launcher(&mut launcher, cgroup).await;
+            stop_failed_launcher(&mut launcher).await;
             Err(LaunchError::Timeout(timeout))
         }
     }
@@ -181,10 +179,9 @@ fn prepare_launcher_fds(spoke_fd: i32) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn stop_failed_launcher(launcher: &mut Child, cgroup: &SpokeCgroup) {
+async fn stop_failed_launcher(launcher: &mut Child) {
     let _ = launcher.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(2), launcher.wait()).await;
-    let _ = cgroup.kill_all();
 }
 
 /// Reads the launcher's one status line: `{"pid":N}` or `{"error":"..."}`.

@@ -254,9 +254,7 @@ impl Slot {
                 }
             };
             if let Some(cgroup) = cgroup {
-                if let Err(error) = cgroup.remove() {
-                    tracing::warn!(app = %slot.app, "cannot remove the spoke's cgroup: {error}");
-                }
+                remove_cgroup(&slot.app, cgroup).await;
             }
             slot.record_exit(&spoke, exit.clone()).await;
             exit_tx.send_replace(Some(exit));
@@ -351,5 +349,26 @@ impl Slot {
                 tracing::warn!(app = %self.app, pid = running.runtime_pid, "spoke did not exit after SIGKILL");
             }
         }
+    }
+}
+
+/// Removes a spoke's cgroup off the async workers, because killing stragglers and retrying rmdir can
+/// block for seconds. The `bulkhead` folder above it goes too once it is empty.
+pub async fn remove_cgroup(app: &str, cgroup: SpokeCgroup) {
+    let parents: Vec<std::path::PathBuf> =
+        cgroup.dirs().iter().filter_map(|dir| dir.parent().map(std::path::Path::to_path_buf)).collect();
+    let removed = tokio::task::spawn_blocking(move || {
+        let result = cgroup.remove();
+        for parent in parents {
+            // Fails harmlessly while another spoke's cgroup is still inside.
+            let _ = std::fs::remove_dir(parent);
+        }
+        result
+    })
+    .await;
+    match removed {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(app, "cannot remove the spoke's cgroup: {error}"),
+        Err(error) => tracing::warn!(app, "the cgroup removal task failed: {error}"),
     }
 }

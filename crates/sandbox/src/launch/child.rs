@@ -130,7 +130,8 @@ fn set_up<'a>(
     ];
     fds::close_other_fds(&keep)?;
     // SAFETY: setsid has no preconditions. It succeeds because the child leads no process group.
-    Errno::result(unsafe { libc::setsid() }).map_err(failed("start a new session with", "setsid"))?;
+    Errno::result(unsafe { libc::setsid() })
+        .map_err(failed("start a new session with", "setsid"))?;
 
     privileges::set_no_new_privs()?;
     privileges::clear_ambient_capabilities()?;
@@ -179,7 +180,10 @@ fn wait_for_release(sync: RawFd) -> Result<(), ChildFailure<'static>> {
 /// Checks that the launcher still runs after the parent-death signal was set. getppid() stays 0
 /// in the new PID namespace even after a reparent, so the sync pipe is the real check. The
 /// launcher keeps its write end open until the runtime exits, so POLLHUP means it is gone.
-fn check_parent_alive(sync: RawFd, parent_after_clone: libc::pid_t) -> Result<(), ChildFailure<'static>> {
+fn check_parent_alive(
+    sync: RawFd,
+    parent_after_clone: libc::pid_t,
+) -> Result<(), ChildFailure<'static>> {
     // SAFETY: getppid has no preconditions.
     if unsafe { libc::getppid() } != parent_after_clone {
         return Err(ChildFailure::ParentGone);
@@ -232,7 +236,9 @@ fn bring_up_loopback() -> Result<(), ChildFailure<'static>> {
     }
     // SAFETY: `request` is a valid ifreq naming "lo" with the new flags.
     let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
-    Errno::result(rc).map(drop).map_err(|errno| step(errno).into())
+    Errno::result(rc)
+        .map(drop)
+        .map_err(|errno| step(errno).into())
 }
 
 fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), Errno> {

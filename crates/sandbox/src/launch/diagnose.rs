@@ -21,8 +21,13 @@ const NAMESPACE_TYPES: [(libc::c_int, &str, &str); 7] = [
 /// Returns a message for a clone that failed with `errno`, naming the namespace types that
 /// cannot be created and the limits involved.
 pub(super) fn describe_clone_failure(errno: Errno) -> String {
-    let mut message = format!("clone into new user, mount, pid, network, ipc, uts and cgroup namespaces failed: {errno}");
-    if !matches!(errno, Errno::EINVAL | Errno::EPERM | Errno::ENOSPC | Errno::EUSERS) {
+    let mut message = format!(
+        "clone into new user, mount, pid, network, ipc, uts and cgroup namespaces failed: {errno}"
+    );
+    if !matches!(
+        errno,
+        Errno::EINVAL | Errno::EPERM | Errno::ENOSPC | Errno::EUSERS
+    ) {
         return message;
     }
 

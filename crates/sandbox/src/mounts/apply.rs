@@ -12,8 +12,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 
 use super::prepare::{
-    PreparedMount, PreparedRoot, PreparedSymlink, TargetKind, DEV_TMPFS_OPTIONS,
-    ROOT_TMPFS_OPTIONS,
+    PreparedMount, PreparedRoot, PreparedSymlink, TargetKind, DEV_TMPFS_OPTIONS, ROOT_TMPFS_OPTIONS,
 };
 use super::sys::{self, FdPath, MountAttributes, RESOLVE_INSIDE};
 
@@ -25,8 +24,14 @@ const NEW_ROOT_MOUNT_POINT: &CStr = c"/tmp";
 const ETC_FILES: [(&CStr, &[u8]); 4] = [
     (c"passwd", b"root:x:0:0:bulkhead app:/state:/bin/sh\n"),
     (c"group", b"root:x:0:\n"),
-    (c"hosts", b"127.0.0.1 localhost\n::1 localhost ip6-localhost\n"),
-    (c"nsswitch.conf", b"passwd: files\ngroup: files\nhosts: files\n"),
+    (
+        c"hosts",
+        b"127.0.0.1 localhost\n::1 localhost ip6-localhost\n",
+    ),
+    (
+        c"nsswitch.conf",
+        b"passwd: files\ngroup: files\nhosts: files\n",
+    ),
 ];
 
 /// Symlinks in the sandbox's /dev.
@@ -64,7 +69,10 @@ impl fmt::Display for StepFailure<'_> {
 pub(crate) type StepResult<'a, T> = Result<T, StepFailure<'a>>;
 
 /// Returns a closure that turns an errno into a [`StepFailure`] of `step` on `subject`.
-pub(crate) fn failed<'a>(step: &'static str, subject: &'a str) -> impl Fn(Errno) -> StepFailure<'a> {
+pub(crate) fn failed<'a>(
+    step: &'static str,
+    subject: &'a str,
+) -> impl Fn(Errno) -> StepFailure<'a> {
     move |errno| StepFailure {
         step,
         subject,
@@ -170,7 +178,9 @@ fn open_parent<'a>(
     subject: &'a str,
 ) -> StepResult<'a, (OwnedFd, &'a CStr)> {
     let Some((name, parents)) = components.split_last() else {
-        return Err(failed("find the parent directory of", subject)(Errno::EINVAL));
+        return Err(failed("find the parent directory of", subject)(
+            Errno::EINVAL,
+        ));
     };
     Ok((open_dir_creating(root, parents, subject)?, name.as_c_str()))
 }
@@ -291,8 +301,7 @@ fn build_dev(root: RawFd, nodes: &[PreparedMount]) -> StepResult<'_, ()> {
         propagation: 0,
         recursive: false,
     };
-    sys::set_mount_attributes(dev.as_raw_fd(), read_only)
-        .map_err(failed("make read-only", "/dev"))
+    sys::set_mount_attributes(dev.as_raw_fd(), read_only).map_err(failed("make read-only", "/dev"))
 }
 
 /// Mounts a fresh procfs of the new PID namespace. The host /proc is never bound instead.
@@ -329,6 +338,7 @@ fn pivot(root: RawFd) -> StepResult<'static, ()> {
     let rc = unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) };
     Errno::result(rc).map_err(failed("detach the old root", ""))?;
     // SAFETY: the argument is a NUL-terminated string.
-    Errno::result(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(failed("change directory to", "/"))?;
+    Errno::result(unsafe { libc::chdir(c"/".as_ptr()) })
+        .map_err(failed("change directory to", "/"))?;
     Ok(())
 }

@@ -79,7 +79,11 @@ pub(crate) fn prepare_root(plan: &MountPlan) -> Result<PreparedRoot, MountError>
             tracing::debug!(source = %bind.source.display(), "optional mount source missing; skipped");
             continue;
         };
-        let read_only = if bind.writable { 0 } else { libc::MOUNT_ATTR_RDONLY };
+        let read_only = if bind.writable {
+            0
+        } else {
+            libc::MOUNT_ATTR_RDONLY
+        };
         let attributes = MountAttributes {
             set: read_only | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV,
             propagation: libc::MS_PRIVATE,
@@ -165,9 +169,8 @@ fn prepare_dev_nodes() -> Result<Vec<PreparedMount>, MountError> {
         .iter()
         .map(|name| {
             let host = PathBuf::from(format!("/dev/{name}"));
-            let source = open_source(&host, false)?.ok_or_else(|| MountError::SourceMissing {
-                path: host.clone(),
-            })?;
+            let source = open_source(&host, false)?
+                .ok_or_else(|| MountError::SourceMissing { path: host.clone() })?;
             detach(&host, &host, source, attributes)
         })
         .collect()
@@ -224,7 +227,12 @@ pub(crate) fn relative_components(path: &Path) -> Vec<CString> {
 /// Converts validated text to a C string. Validation has rejected NUL bytes, so none are left to
 /// strip here.
 fn c_string(text: &OsStr) -> CString {
-    let bytes: Vec<u8> = text.as_bytes().iter().copied().filter(|&b| b != 0).collect();
+    let bytes: Vec<u8> = text
+        .as_bytes()
+        .iter()
+        .copied()
+        .filter(|&b| b != 0)
+        .collect();
     CString::new(bytes).unwrap_or_default()
 }
 

@@ -42,9 +42,8 @@ pub(crate) fn openat2(
 /// Clones the mount tree at `fd` into a detached tree with `open_tree(2)`, so it can be attached in
 /// another mount namespace. `recursive` includes the mounts below it.
 pub(crate) fn clone_tree(fd: BorrowedFd<'_>, recursive: bool) -> Result<OwnedFd, Errno> {
-    let mut flags: c_uint = libc::OPEN_TREE_CLONE
-        | libc::OPEN_TREE_CLOEXEC
-        | libc::AT_EMPTY_PATH.cast_unsigned();
+    let mut flags: c_uint =
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH.cast_unsigned();
     if recursive {
         flags |= libc::AT_RECURSIVE.cast_unsigned();
     }

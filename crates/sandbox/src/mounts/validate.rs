@@ -99,8 +99,8 @@ pub(crate) fn check_symlink(symlink: &Symlink) -> Result<(), MountError> {
 
 /// Rejects `path` when a bind or symlink of `plan` already uses it.
 fn check_unique(plan: &MountPlan, path: &Path) -> Result<(), MountError> {
-    let taken = plan.binds.iter().any(|b| b.target == path)
-        || plan.symlinks.iter().any(|s| s.path == path);
+    let taken =
+        plan.binds.iter().any(|b| b.target == path) || plan.symlinks.iter().any(|s| s.path == path);
     if taken {
         return Err(MountError::DuplicateTarget {
             path: path.to_path_buf(),

@@ -116,7 +116,10 @@ pub struct StartOptions {
 impl Default for StartOptions {
     fn default() -> Self {
         StartOptions {
-            args: vec![LAUNCHER_MODE.to_string(), shell_path().display().to_string()],
+            args: vec![
+                LAUNCHER_MODE.to_string(),
+                shell_path().display().to_string(),
+            ],
             with_channel: true,
         }
     }
@@ -152,7 +155,11 @@ pub fn start_with(spec: &LaunchSpec, options: StartOptions) -> Started {
 
     let mut stdin = launcher.stdin.take().expect("launcher stdin");
     stdin
-        .write_all(serde_json::to_string(spec).expect("serialize spec").as_bytes())
+        .write_all(
+            serde_json::to_string(spec)
+                .expect("serialize spec")
+                .as_bytes(),
+        )
         .expect("write spec");
     drop(stdin);
 
@@ -171,7 +178,8 @@ pub fn start_with(spec: &LaunchSpec, options: StartOptions) -> Started {
         .recv_timeout(TIMEOUT)
         .expect("launcher wrote no stdout line in time");
 
-    ours.set_read_timeout(Some(TIMEOUT)).expect("set channel timeout");
+    ours.set_read_timeout(Some(TIMEOUT))
+        .expect("set channel timeout");
     Started {
         launcher,
         channel: BufReader::new(ours),
@@ -216,7 +224,10 @@ impl Started {
         loop {
             let mut line = String::new();
             let read = self.channel.read_line(&mut line).expect("read channel");
-            assert!(read > 0, "channel closed before \"ready\"; output so far: {lines:#?}");
+            assert!(
+                read > 0,
+                "channel closed before \"ready\"; output so far: {lines:#?}"
+            );
             let line = line.trim_end_matches('\n').to_string();
             if line == "ready" {
                 return lines;
@@ -258,7 +269,10 @@ impl Started {
                     .code()
                     .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             }
-            assert!(Instant::now() < deadline, "launcher did not exit within {TIMEOUT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "launcher did not exit within {TIMEOUT:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -342,7 +356,9 @@ impl TestCgroup {
                 return Ok(TestCgroup { dir });
             }
         }
-        Err(format!("no writable cgroup hierarchy found; /proc/self/cgroup:\n{own}"))
+        Err(format!(
+            "no writable cgroup hierarchy found; /proc/self/cgroup:\n{own}"
+        ))
     }
 }
 

@@ -57,15 +57,25 @@ impl HubClient {
 
     /// Registers an app from manifest text, replacing none.
     pub async fn register_app(&mut self, manifest_toml: String) -> Result<()> {
-        let request = RegisterAppRequest { manifest_toml, origin: "bulkhead-bench".to_string(), replace: false };
+        let request = RegisterAppRequest {
+            manifest_toml,
+            origin: "bulkhead-bench".to_string(),
+            replace: false,
+        };
         let reply = self.operator.register_app(request);
-        finish(&self.socket, "RegisterApp", CONTROL_TIMEOUT, reply).await.map(drop)
+        finish(&self.socket, "RegisterApp", CONTROL_TIMEOUT, reply)
+            .await
+            .map(drop)
     }
 
     /// Lists the tools of `app`, starting its spoke when none runs.
     pub async fn list_tools(&mut self, app: &str) -> Result<Vec<Tool>> {
-        let reply = self.agent.list_tools(ListToolsRequest { app: app.to_string() });
-        Ok(finish(&self.socket, "ListTools", START_TIMEOUT, reply).await?.tools)
+        let reply = self.agent.list_tools(ListToolsRequest {
+            app: app.to_string(),
+        });
+        Ok(finish(&self.socket, "ListTools", START_TIMEOUT, reply)
+            .await?
+            .tools)
     }
 
     /// Calls `tool` of `app` with `{}` as arguments and fails when the tool reports an error.
@@ -86,7 +96,9 @@ impl HubClient {
 
     pub async fn list_spokes(&mut self) -> Result<Vec<Spoke>> {
         let reply = self.operator.list_spokes(ListSpokesRequest {});
-        Ok(finish(&self.socket, "ListSpokes", CONTROL_TIMEOUT, reply).await?.spokes)
+        Ok(finish(&self.socket, "ListSpokes", CONTROL_TIMEOUT, reply)
+            .await?
+            .spokes)
     }
 
     /// Returns the spoke of `app`, failing when the hub lists none with a running process.
@@ -97,7 +109,6 @@ impl HubClient {
             .find(|spoke| spoke.app == app && spoke.pid != 0)
             .ok_or_else(|| anyhow!("the hub lists no running spoke for {app}; it should be warm"))
     }
-
 }
 
 /// Awaits `reply` within `timeout` and unwraps the response message.
@@ -115,6 +126,9 @@ async fn finish<T>(
             status.code(),
             status.message()
         )),
-        Err(_) => Err(anyhow!("{rpc} on {} timed out after {timeout:?}", socket.display())),
+        Err(_) => Err(anyhow!(
+            "{rpc} on {} timed out after {timeout:?}",
+            socket.display()
+        )),
     }
 }

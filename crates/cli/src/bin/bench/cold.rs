@@ -63,7 +63,10 @@ pub async fn measure(client: &mut HubClient, setup: &ColdSetup<'_>) -> Result<Co
 
     for index in 1..=COLD_RUNS {
         if phase_start.elapsed() > PHASE_DEADLINE {
-            eprintln!("bench: cold starts passed {PHASE_DEADLINE:?}; stopping after {} runs", index - 1);
+            eprintln!(
+                "bench: cold starts passed {PHASE_DEADLINE:?}; stopping after {} runs",
+                index - 1
+            );
             break;
         }
         let hub_time = start_in_hub(client, &app_name(index)).await?;
@@ -87,7 +90,10 @@ pub async fn measure(client: &mut HubClient, setup: &ColdSetup<'_>) -> Result<Co
 async fn start_in_hub(client: &mut HubClient, app: &str) -> Result<Duration> {
     client.register_app(notes_manifest(app)).await?;
     let spokes = client.list_spokes().await?;
-    if spokes.iter().any(|spoke| spoke.app == app && spoke.pid != 0) {
+    if spokes
+        .iter()
+        .any(|spoke| spoke.app == app && spoke.pid != 0)
+    {
         bail!("the hub started a spoke for {app} at registration, so ListTools would not be a cold start");
     }
 
@@ -103,7 +109,8 @@ async fn start_in_hub(client: &mut HubClient, app: &str) -> Result<Duration> {
 /// Times one bubblewrap run from spawn to the tools/list response, with a fresh state dir.
 async fn start_in_bwrap(setup: &ColdSetup<'_>, index: usize) -> Result<Duration> {
     let state_dir = setup.scratch.join(format!("bwrap-state-{index}"));
-    fs::create_dir(&state_dir).with_context(|| format!("failed to create {}", state_dir.display()))?;
+    fs::create_dir(&state_dir)
+        .with_context(|| format!("failed to create {}", state_dir.display()))?;
     let roots = ROOT_LINKS.map(|path| (PathBuf::from(path), HostEntry::inspect(Path::new(path))));
     let mut command = Command::new(setup.bwrap);
     command.args(bwrap_args(&roots, &state_dir, setup.notes_binary));
@@ -121,7 +128,7 @@ async fn start_in_bwrap(setup: &ColdSetup<'_>, index: usize) -> Result<Duration>
     Ok(elapsed)
 }
 
-/// What a top-level host path is, so the sandbox can mirror it.
+/// Kind of a top-level host path, so that the sandbox can mirror it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostEntry {
     Symlink(PathBuf),
@@ -144,23 +151,45 @@ impl HostEntry {
 /// Builds the bwrap arguments: every namespace unshared, /usr read-only, the top-level links as
 /// the host has them, fresh /proc, /dev and /tmp, the state dir at /state and the app at
 /// /app/notes.
-fn bwrap_args(roots: &[(PathBuf, HostEntry)], state_dir: &Path, notes_binary: &Path) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
-        .map(OsString::from)
-        .to_vec();
+fn bwrap_args(
+    roots: &[(PathBuf, HostEntry)],
+    state_dir: &Path,
+    notes_binary: &Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
+    .map(OsString::from)
+    .to_vec();
     for (path, entry) in roots {
         match entry {
             HostEntry::Symlink(target) => {
                 args.extend([OsString::from("--symlink"), target.into(), path.into()]);
             }
-            HostEntry::Directory => args.extend([OsString::from("--ro-bind"), path.into(), path.into()]),
+            HostEntry::Directory => {
+                args.extend([OsString::from("--ro-bind"), path.into(), path.into()])
+            }
             HostEntry::Missing => {}
         }
     }
-    args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind"].map(OsString::from));
+    args.extend(
+        [
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind",
+        ]
+        .map(OsString::from),
+    );
     args.extend([state_dir.into(), OsString::from("/state")]);
     args.extend(["--setenv", "BULKHEAD_STATE_DIR", "/state", "--ro-bind"].map(OsString::from));
-    args.extend([notes_binary.into(), OsString::from("/app/notes"), OsString::from("/app/notes")]);
+    args.extend([
+        notes_binary.into(),
+        OsString::from("/app/notes"),
+        OsString::from("/app/notes"),
+    ]);
     args
 }
 
@@ -169,25 +198,54 @@ mod tests {
     use super::*;
 
     fn strings(args: &[OsString]) -> Vec<String> {
-        args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect()
+        args.iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
     fn bwrap_args_mirror_host_root() {
         let roots = [
-            (PathBuf::from("/lib"), HostEntry::Symlink(PathBuf::from("usr/lib"))),
+            (
+                PathBuf::from("/lib"),
+                HostEntry::Symlink(PathBuf::from("usr/lib")),
+            ),
             (PathBuf::from("/lib64"), HostEntry::Missing),
             (PathBuf::from("/bin"), HostEntry::Directory),
         ];
-        let args = strings(&bwrap_args(&roots, Path::new("/tmp/s1"), Path::new("/opt/notes")));
+        let args = strings(&bwrap_args(
+            &roots,
+            Path::new("/tmp/s1"),
+            Path::new("/opt/notes"),
+        ));
         let expected = [
-            "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/lib", "/lib",
-            "--ro-bind", "/bin", "/bin",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--bind", "/tmp/s1", "/state",
-            "--setenv", "BULKHEAD_STATE_DIR", "/state",
-            "--ro-bind", "/opt/notes", "/app/notes",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--ro-bind",
+            "/bin",
+            "/bin",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            "/tmp/s1",
+            "/state",
+            "--setenv",
+            "BULKHEAD_STATE_DIR",
+            "/state",
+            "--ro-bind",
+            "/opt/notes",
+            "/app/notes",
             "/app/notes",
         ];
         assert_eq!(args, expected);
@@ -198,9 +256,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("usr/lib", &link).expect("symlink");
-        assert_eq!(HostEntry::inspect(&link), HostEntry::Symlink(PathBuf::from("usr/lib")));
+        assert_eq!(
+            HostEntry::inspect(&link),
+            HostEntry::Symlink(PathBuf::from("usr/lib"))
+        );
         assert_eq!(HostEntry::inspect(dir.path()), HostEntry::Directory);
-        assert_eq!(HostEntry::inspect(&dir.path().join("absent")), HostEntry::Missing);
+        assert_eq!(
+            HostEntry::inspect(&dir.path().join("absent")),
+            HostEntry::Missing
+        );
     }
 
     #[test]
@@ -208,7 +272,10 @@ mod tests {
         let text = notes_manifest("bench-cold-3");
         assert!(text.starts_with("name = \"bench-cold-3\"\n"), "{text}");
         assert!(text.contains("command = \"bulkhead-app-notes\""), "{text}");
-        assert!(text.contains("[limits]\nmemory = \"64MiB\"\npids = 16\n"), "{text}");
+        assert!(
+            text.contains("[limits]\nmemory = \"64MiB\"\npids = 16\n"),
+            "{text}"
+        );
         assert_eq!(app_name(3), "bench-cold-3");
     }
 }

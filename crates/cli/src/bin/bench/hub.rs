@@ -42,13 +42,15 @@ impl HubUnderTest {
         // host uids, so those uids need to traverse it.
         fs::set_permissions(dir.path(), Permissions::from_mode(0o755))
             .with_context(|| format!("failed to chmod 0755 {}", dir.path().display()))?;
-        fs::create_dir(dir.path().join("apps.d")).context("failed to create the empty apps folder")?;
+        fs::create_dir(dir.path().join("apps.d"))
+            .context("failed to create the empty apps folder")?;
 
         let config = dir.path().join("hub.toml");
         fs::write(&config, hub_config(dir.path()))
             .with_context(|| format!("failed to write {}", config.display()))?;
         let log = dir.path().join("bulkheadd.log");
-        let log_file = File::create(&log).with_context(|| format!("failed to create {}", log.display()))?;
+        let log_file =
+            File::create(&log).with_context(|| format!("failed to create {}", log.display()))?;
 
         let mut command = Command::new(bulkheadd);
         command
@@ -90,7 +92,7 @@ impl HubUnderTest {
         &self.socket
     }
 
-    /// The bench's temp dir, for baseline state directories.
+    /// Returns the bench's temp dir, where the baselines keep their state directories.
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -105,8 +107,15 @@ impl HubUnderTest {
     async fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self.child.try_wait().context("failed to check on bulkheadd")? {
-                bail!("bulkheadd exited during start-up ({status}); its log ends with:\n{}", self.log_tail(20));
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .context("failed to check on bulkheadd")?
+            {
+                bail!(
+                    "bulkheadd exited during start-up ({status}); its log ends with:\n{}",
+                    self.log_tail(20)
+                );
             }
             if self.socket.exists() && HubClient::connect(&self.socket).await.is_ok() {
                 return Ok(());
@@ -144,7 +153,9 @@ impl HubUnderTest {
             }
             std::thread::sleep(POLL_INTERVAL);
         }
-        eprintln!("bench: bulkheadd did not exit within {STOP_TIMEOUT:?} of SIGTERM; sending SIGKILL");
+        eprintln!(
+            "bench: bulkheadd did not exit within {STOP_TIMEOUT:?} of SIGTERM; sending SIGKILL"
+        );
         // Errors here mean the child has already exited.
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -175,9 +186,18 @@ mod tests {
     #[test]
     fn config_names_paths_under_dir() {
         let text = hub_config(Path::new("/tmp/bulkhead-bench-x"));
-        assert!(text.contains("socket = \"/tmp/bulkhead-bench-x/hub.sock\""), "{text}");
-        assert!(text.contains("apps = \"/tmp/bulkhead-bench-x/apps.d\""), "{text}");
-        assert!(text.contains("state = \"/tmp/bulkhead-bench-x/state\""), "{text}");
+        assert!(
+            text.contains("socket = \"/tmp/bulkhead-bench-x/hub.sock\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("apps = \"/tmp/bulkhead-bench-x/apps.d\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("state = \"/tmp/bulkhead-bench-x/state\""),
+            "{text}"
+        );
         assert!(text.contains("idle_timeout = \"0s\""), "{text}");
     }
 }

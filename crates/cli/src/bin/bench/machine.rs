@@ -18,7 +18,7 @@ pub struct MachineInfo {
     pub memory_kib: u64,
     /// The kernel release, as `uname -r` prints it.
     pub kernel: String,
-    /// Which cgroup version serves the memory, pids and cpu controllers.
+    /// Description of the cgroup version that serves the memory, pids and cpu controllers.
     pub cgroups: String,
 }
 
@@ -27,8 +27,9 @@ impl MachineInfo {
     pub fn collect() -> MachineInfo {
         let cpu_model = read_proc("/proc/cpuinfo")
             .and_then(|text| parse_cpu_model(&text).ok_or_else(|| anyhow!("no model name line")));
-        let memory_kib = read_proc("/proc/meminfo")
-            .and_then(|text| parse_kib_field(&text, "MemTotal").ok_or_else(|| anyhow!("no MemTotal")));
+        let memory_kib = read_proc("/proc/meminfo").and_then(|text| {
+            parse_kib_field(&text, "MemTotal").ok_or_else(|| anyhow!("no MemTotal"))
+        });
         let kernel = read_proc("/proc/sys/kernel/osrelease").map(|text| text.trim().to_string());
         let cgroups = read_proc("/proc/self/mountinfo").map(|text| {
             let mounts = parse_cgroup_mounts(&text);
@@ -54,8 +55,9 @@ impl MachineInfo {
 pub fn vm_rss_kib(pid: u32) -> Result<u64> {
     let path = format!("/proc/{pid}/status");
     let status = read_proc(&path)?;
-    parse_kib_field(&status, "VmRSS")
-        .ok_or_else(|| anyhow!("{path}: no VmRSS line; the process may be a zombie or a kernel thread"))
+    parse_kib_field(&status, "VmRSS").ok_or_else(|| {
+        anyhow!("{path}: no VmRSS line; the process may be a zombie or a kernel thread")
+    })
 }
 
 fn read_proc(path: &str) -> Result<String> {
@@ -67,7 +69,8 @@ fn allowed_cpus() -> usize {
     // SAFETY: cpu_set_t is a plain bit array, so all zeroes is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a live, writable cpu_set_t and the size passed is exactly its size.
-    let result = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let result =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if result != 0 {
         return std::thread::available_parallelism().map_or(1, usize::from);
     }
@@ -97,7 +100,7 @@ fn parse_kib_field(text: &str, key: &str) -> Option<u64> {
 struct CgroupMounts {
     /// Controllers of every cgroup v1 mount, such as "memory" or "pids".
     v1_controllers: Vec<String>,
-    /// Where cgroup2 is mounted, if it is.
+    /// Mount point of cgroup2, if it is mounted.
     v2_mount: Option<String>,
 }
 
@@ -107,18 +110,26 @@ fn parse_cgroup_mounts(mountinfo: &str) -> CgroupMounts {
     for line in mountinfo.lines() {
         // Fields before " - " are per-mount, and the mount point is the fifth. After it come the
         // file system type, the source and the super block options.
-        let Some((mount_fields, fs_fields)) = line.split_once(" - ") else { continue };
-        let Some(mount_point) = mount_fields.split(' ').nth(4) else { continue };
+        let Some((mount_fields, fs_fields)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = mount_fields.split(' ').nth(4) else {
+            continue;
+        };
         let mut fs_fields = fs_fields.split(' ');
         let fs_type = fs_fields.next().unwrap_or_default();
         let options = fs_fields.nth(1).unwrap_or_default();
         match fs_type {
-            "cgroup2" if mounts.v2_mount.is_none() => mounts.v2_mount = Some(mount_point.to_string()),
+            "cgroup2" if mounts.v2_mount.is_none() => {
+                mounts.v2_mount = Some(mount_point.to_string())
+            }
             "cgroup" => {
                 let controllers = options
                     .split(',')
                     .filter(|option| !matches!(*option, "rw" | "ro") && !option.contains('='));
-                mounts.v1_controllers.extend(controllers.map(str::to_string));
+                mounts
+                    .v1_controllers
+                    .extend(controllers.map(str::to_string));
             }
             _ => {}
         }
@@ -130,7 +141,10 @@ fn parse_cgroup_mounts(mountinfo: &str) -> CgroupMounts {
 /// `cgroup.controllers` text.
 fn describe_cgroups(mounts: &CgroupMounts, v2_controllers: &str) -> String {
     let v2: Vec<&str> = v2_controllers.split_whitespace().collect();
-    let on_v2: Vec<&str> = LIMIT_CONTROLLERS.into_iter().filter(|name| v2.contains(name)).collect();
+    let on_v2: Vec<&str> = LIMIT_CONTROLLERS
+        .into_iter()
+        .filter(|name| v2.contains(name))
+        .collect();
     let on_v1: Vec<&str> = LIMIT_CONTROLLERS
         .into_iter()
         .filter(|name| !on_v2.contains(name) && mounts.v1_controllers.iter().any(|c| c == name))
@@ -141,12 +155,18 @@ fn describe_cgroups(mounts: &CgroupMounts, v2_controllers: &str) -> String {
         (None, false) => format!("v1 ({})", on_v1.join(", ")),
         (Some(path), true) => format!("v2 (cgroup2 at {path}, controllers: {})", v2.join(" ")),
         (Some(path), false) => {
-            let offered = if v2.is_empty() { "no controllers".to_string() } else { v2.join(" ") };
+            let offered = if v2.is_empty() {
+                "no controllers".to_string()
+            } else {
+                v2.join(" ")
+            };
             let mut text = format!("v1 for {}", on_v1.join(", "));
             if !on_v2.is_empty() {
                 text.push_str(&format!(", v2 for {}", on_v2.join(", ")));
             }
-            text.push_str(&format!(" (hybrid layout: cgroup2 at {path} offers {offered})"));
+            text.push_str(&format!(
+                " (hybrid layout: cgroup2 at {path} offers {offered})"
+            ));
             text
         }
     }
@@ -176,7 +196,10 @@ mod tests {
     fn kib_fields() {
         let status = "Name:\tbulkheadd\nVmPeak:\t  20000 kB\nVmRSS:\t   12345 kB\n";
         assert_eq!(parse_kib_field(status, "VmRSS"), Some(12345));
-        assert_eq!(parse_kib_field("MemTotal:       24683784 kB\n", "MemTotal"), Some(24_683_784));
+        assert_eq!(
+            parse_kib_field("MemTotal:       24683784 kB\n", "MemTotal"),
+            Some(24_683_784)
+        );
         assert_eq!(parse_kib_field(status, "VmSwap"), None);
     }
 
@@ -209,7 +232,8 @@ mod tests {
 
     #[test]
     fn unified_layout() {
-        let mounts = parse_cgroup_mounts("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        let mounts =
+            parse_cgroup_mounts("25 1 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
         assert_eq!(
             describe_cgroups(&mounts, "cpuset cpu io memory pids"),
             "v2 (cgroup2 at /sys/fs/cgroup, controllers: cpuset cpu io memory pids)"
@@ -219,8 +243,14 @@ mod tests {
     #[test]
     fn v1_only_and_none() {
         let v1 = "32 31 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
-        assert_eq!(describe_cgroups(&parse_cgroup_mounts(v1), ""), "v1 (memory)");
-        assert_eq!(describe_cgroups(&parse_cgroup_mounts(""), ""), "no cgroup controllers mounted");
+        assert_eq!(
+            describe_cgroups(&parse_cgroup_mounts(v1), ""),
+            "v1 (memory)"
+        );
+        assert_eq!(
+            describe_cgroups(&parse_cgroup_mounts(""), ""),
+            "no cgroup controllers mounted"
+        );
     }
 
     #[test]

@@ -38,9 +38,17 @@ impl McpChild {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let mut child = command.spawn().with_context(|| format!("failed to start {name}"))?;
-        let stdin = child.stdin.take().ok_or_else(|| anyhow!("{name}: stdin is not piped"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("{name}: stdout is not piped"))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("failed to start {name}"))?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("{name}: stdin is not piped"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("{name}: stdout is not piped"))?;
         Ok(McpChild {
             name: name.to_string(),
             child,
@@ -58,8 +66,15 @@ impl McpChild {
             "clientInfo": {"name": "bulkhead-bench", "version": env!("CARGO_PKG_VERSION")},
         });
         let result = self.request("initialize", params).await?;
-        if result.get("protocolVersion").and_then(Value::as_str).is_none() {
-            bail!("{}: the initialize result has no protocolVersion: {result}", self.name);
+        if result
+            .get("protocolVersion")
+            .and_then(Value::as_str)
+            .is_none()
+        {
+            bail!(
+                "{}: the initialize result has no protocolVersion: {result}",
+                self.name
+            );
         }
         self.notify("notifications/initialized").await
     }
@@ -89,17 +104,21 @@ impl McpChild {
         Ok(())
     }
 
-    /// Closes stdin, which asks the server to exit, and kills it if it has not exited in time.
+    /// Closes stdin, which ends the MCP session so that the server exits, and kills it if it has not exited in time.
     pub async fn stop(mut self) {
         drop(self.stdin);
-        if tokio::time::timeout(EXIT_TIMEOUT, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(EXIT_TIMEOUT, self.child.wait())
+            .await
+            .is_err()
+        {
             // A failed kill means the child is already gone, which is the goal.
             let _ = self.child.kill().await;
         }
     }
 
     async fn notify(&mut self, method: &str) -> Result<()> {
-        self.send(&json!({"jsonrpc": "2.0", "method": method})).await
+        self.send(&json!({"jsonrpc": "2.0", "method": method}))
+            .await
     }
 
     /// Sends one request and returns the `result` of the response with the same id.
@@ -111,14 +130,21 @@ impl McpChild {
 
         let response = tokio::time::timeout(RESPONSE_TIMEOUT, self.read_response(id))
             .await
-            .map_err(|_| anyhow!("{}: no {method} response within {RESPONSE_TIMEOUT:?}", self.name))??;
+            .map_err(|_| {
+                anyhow!(
+                    "{}: no {method} response within {RESPONSE_TIMEOUT:?}",
+                    self.name
+                )
+            })??;
         if let Some(error) = response.get("error") {
             bail!("{}: {method} failed: {error}", self.name);
         }
-        response
-            .get("result")
-            .cloned()
-            .ok_or_else(|| anyhow!("{}: the {method} response has no result: {response}", self.name))
+        response.get("result").cloned().ok_or_else(|| {
+            anyhow!(
+                "{}: the {method} response has no result: {response}",
+                self.name
+            )
+        })
     }
 
     async fn send(&mut self, message: &Value) -> Result<()> {
@@ -127,8 +153,16 @@ impl McpChild {
         self.stdin
             .write_all(line.as_bytes())
             .await
-            .with_context(|| format!("{}: failed to write to its stdin; it may have exited", self.name))?;
-        self.stdin.flush().await.with_context(|| format!("{}: failed to flush its stdin", self.name))
+            .with_context(|| {
+                format!(
+                    "{}: failed to write to its stdin; it may have exited",
+                    self.name
+                )
+            })?;
+        self.stdin
+            .flush()
+            .await
+            .with_context(|| format!("{}: failed to flush its stdin", self.name))
     }
 
     /// Reads lines until the response to `id`, skipping notifications and non-JSON lines.
@@ -140,13 +174,23 @@ impl McpChild {
                 .next_line()
                 .await
                 .with_context(|| format!("{}: failed to read its stdout", self.name))?
-                .ok_or_else(|| anyhow!("{}: closed its stdout before responding; it may have crashed", self.name))?;
+                .ok_or_else(|| {
+                    anyhow!(
+                        "{}: closed its stdout before responding; it may have crashed",
+                        self.name
+                    )
+                })?;
             match serde_json::from_str::<Value>(&line) {
-                Ok(message) if message.get("id").and_then(Value::as_u64) == Some(id) => return Ok(message),
+                Ok(message) if message.get("id").and_then(Value::as_u64) == Some(id) => {
+                    return Ok(message)
+                }
                 _ => skipped += 1,
             }
             if skipped > MAX_SKIPPED_LINES {
-                bail!("{}: more than {MAX_SKIPPED_LINES} lines without the response to request {id}", self.name);
+                bail!(
+                    "{}: more than {MAX_SKIPPED_LINES} lines without the response to request {id}",
+                    self.name
+                );
             }
         }
     }

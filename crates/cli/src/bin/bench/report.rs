@@ -21,7 +21,9 @@ pub struct MemoryUse {
     pub hub_kib: u64,
     pub spoke_kib: u64,
     pub app_kib: u64,
-    /// What the spoke's cgroup is charged, in bytes, as ListSpokes reports it.
+    /// Spokes with a running process when the sizes were read.
+    pub spokes_running: usize,
+    /// Memory charged to the spoke's cgroup, in bytes, from ListSpokes `memory_bytes`.
     pub spoke_cgroup_bytes: u64,
 }
 
@@ -93,7 +95,11 @@ impl Report {
         let _ = writeln!(page, "| Memory | {} |", format_kib(machine.memory_kib));
         let _ = writeln!(page, "| Kernel | {} |", machine.kernel);
         let _ = writeln!(page, "| cgroups | {} |", machine.cgroups);
-        let _ = writeln!(page, "| Bench runtime | {:.1} s |\n", self.runtime.as_secs_f64());
+        let _ = writeln!(
+            page,
+            "| Bench runtime | {:.1} s |\n",
+            self.runtime.as_secs_f64()
+        );
     }
 
     fn write_goals(&self, page: &mut String) {
@@ -145,7 +151,11 @@ impl Report {
         page.push_str("| Start | Runs | Median | Min | Max |\n|---|---|---|---|---|\n");
         write_ms_row(page, "bulkhead spoke (ListTools)", &self.cold.bulkhead);
         write_ms_row(page, "bubblewrap, same app", &self.cold.bwrap);
-        let _ = writeln!(page, "\nRatio of medians, bulkhead / bubblewrap: **{:.2}**.\n", self.cold_ratio());
+        let _ = writeln!(
+            page,
+            "\nRatio of medians, bulkhead / bubblewrap: **{:.2}**.\n",
+            self.cold_ratio()
+        );
     }
 
     fn write_warm(&self, page: &mut String) {
@@ -195,17 +205,29 @@ impl Report {
     fn write_memory(&self, page: &mut String) {
         let memory = &self.memory;
         page.push_str("## Memory\n\n");
-        page.push_str(
-            "Resident set sizes (`VmRSS` in /proc/PID/status) after the run, with 15 spokes \
-             running. The spoke is `bench-cold-1`'s, and its pids come from ListSpokes.\n\n",
+        let _ = writeln!(
+            page,
+            "Resident set sizes (`VmRSS` in /proc/PID/status) after the run, with {} spokes \
+             running. The spoke is `bench-cold-1`'s, and its pids come from ListSpokes.\n",
+            memory.spokes_running
         );
         page.push_str("| Process | RSS |\n|---|---|\n");
         let _ = writeln!(page, "| bulkheadd | {} |", format_kib(memory.hub_kib));
-        let _ = writeln!(page, "| bulkhead-spoke serve (spoke runtime) | {} |", format_kib(memory.spoke_kib));
-        let _ = writeln!(page, "| bulkhead-app-notes (in the spoke) | {} |", format_kib(memory.app_kib));
         let _ = writeln!(
             page,
-            "\nThe spoke's cgroup is charged {} (ListSpokes `memory_bytes`), which counts page cache too.",
+            "| bulkhead-spoke serve (spoke runtime) | {} |",
+            format_kib(memory.spoke_kib)
+        );
+        let _ = writeln!(
+            page,
+            "| bulkhead-app-notes (in the spoke) | {} |",
+            format_kib(memory.app_kib)
+        );
+        let _ = writeln!(
+            page,
+            "\nThe spoke's cgroup is charged {} (ListSpokes `memory_bytes`). That differs from the sum \
+             of the RSS figures: RSS counts shared pages, such as the binaries' code in the page \
+             cache, while the kernel charges each page only to the cgroup that first used it.",
             format_kib(memory.spoke_cgroup_bytes / 1024)
         );
     }
@@ -259,3 +281,6 @@ fn met_text(met: bool) -> &'static str {
         "not met"
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,7 @@ impl Throughput {
     }
 }
 
-/// What one client did in the window.
+/// Call counts of one client in the window.
 #[derive(Default)]
 struct ClientTally {
     calls: u64,
@@ -66,7 +66,13 @@ pub async fn measure(socket: &Path, clients: usize, apps: &[String]) -> Result<T
         tasks.spawn(run_client(client, app, deadline));
     }
 
-    let mut total = Throughput { clients, apps: apps.len(), calls: 0, errors: 0, first_error: None };
+    let mut total = Throughput {
+        clients,
+        apps: apps.len(),
+        calls: 0,
+        errors: 0,
+        first_error: None,
+    };
     while let Some(joined) = tasks.join_next().await {
         let tally = joined.context("a throughput client task panicked")?;
         total.calls += tally.calls;
@@ -74,7 +80,7 @@ pub async fn measure(socket: &Path, clients: usize, apps: &[String]) -> Result<T
         total.first_error = total.first_error.or(tally.first_error);
     }
     eprintln!(
-        "bench: throughput, {clients} clients over {} apps: {:.0} calls/s, {} errors",
+        "bench: throughput with clients={clients} apps={}: {:.0} calls/s, {} errors",
         apps.len(),
         total.calls_per_second(),
         total.errors
@@ -97,7 +103,9 @@ async fn run_client(mut client: HubClient, app: String, deadline: Instant) -> Cl
             Ok(()) => tally.calls += 1,
             Err(error) => {
                 tally.errors += 1;
-                tally.first_error.get_or_insert_with(|| format!("{error:#}"));
+                tally
+                    .first_error
+                    .get_or_insert_with(|| format!("{error:#}"));
             }
         }
     }

@@ -30,13 +30,26 @@ pub struct WarmLatency {
 
 /// Measures `app`'s warm calls through the hub, then the direct baseline with its own app
 /// process whose state lives in `state_dir`.
-pub async fn measure(socket: &Path, app: &str, notes_binary: &Path, state_dir: &Path) -> Result<WarmLatency> {
+pub async fn measure(
+    socket: &Path,
+    app: &str,
+    notes_binary: &Path,
+    state_dir: &Path,
+) -> Result<WarmLatency> {
     let mut client = HubClient::connect(socket).await?;
     client.running_spoke(app).await?;
-    let bulkhead = time_series("hub", &mut HubCall { client: &mut client, app }).await?;
+    let bulkhead = time_series(
+        "hub",
+        &mut HubCall {
+            client: &mut client,
+            app,
+        },
+    )
+    .await?;
     eprintln!("bench: warm calls through the hub: {}", describe(&bulkhead));
 
-    std::fs::create_dir(state_dir).with_context(|| format!("failed to create {}", state_dir.display()))?;
+    std::fs::create_dir(state_dir)
+        .with_context(|| format!("failed to create {}", state_dir.display()))?;
     let mut command = Command::new(notes_binary);
     command.env("BULKHEAD_STATE_DIR", state_dir);
     let mut direct_app = McpChild::spawn("unsandboxed notes app", command)?;
@@ -44,7 +57,10 @@ pub async fn measure(socket: &Path, app: &str, notes_binary: &Path, state_dir: &
     let direct = time_series("direct", &mut direct_app).await;
     direct_app.stop().await;
     let direct = direct?;
-    eprintln!("bench: warm calls straight to the app: {}", describe(&direct));
+    eprintln!(
+        "bench: warm calls straight to the app: {}",
+        describe(&direct)
+    );
 
     Ok(WarmLatency { bulkhead, direct })
 }
@@ -75,7 +91,10 @@ impl ProbeCall for McpChild {
 async fn time_series(label: &str, route: &mut impl ProbeCall) -> Result<Samples> {
     let series_start = Instant::now();
     for done in 0..WARM_UP_CALLS {
-        route.call().await.with_context(|| format!("{label} warm-up call {} failed", done + 1))?;
+        route
+            .call()
+            .await
+            .with_context(|| format!("{label} warm-up call {} failed", done + 1))?;
     }
 
     let mut latencies = Vec::with_capacity(TIMED_CALLS);
@@ -85,10 +104,14 @@ async fn time_series(label: &str, route: &mut impl ProbeCall) -> Result<Samples>
             break;
         }
         let started = Instant::now();
-        route.call().await.with_context(|| format!("{label} timed call {} failed", done + 1))?;
+        route
+            .call()
+            .await
+            .with_context(|| format!("{label} timed call {} failed", done + 1))?;
         latencies.push(started.elapsed());
     }
-    Samples::new(latencies).ok_or_else(|| anyhow!("{label}: no call finished within {SERIES_DEADLINE:?}"))
+    Samples::new(latencies)
+        .ok_or_else(|| anyhow!("{label}: no call finished within {SERIES_DEADLINE:?}"))
 }
 
 fn describe(samples: &Samples) -> String {
