@@ -1,4 +1,4 @@
-//! Compiles proto/bulkhead/v1/*.proto with the protoc binary vendored by protoc-bin-vendored, so a
+//! Compiles every proto/bulkhead/v1/*.proto with the protoc binary vendored by protoc-bin-vendored, so a
 //! fresh machine needs nothing but cargo.
 
 use std::path::PathBuf;
@@ -9,10 +9,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { std::env::set_var("PROTOC", protoc) };
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = [
-        root.join("bulkhead/v1/hub.proto"),
-        root.join("bulkhead/v1/spoke.proto"),
-    ];
+    let package_dir = root.join("bulkhead/v1");
+    println!("cargo:rerun-if-changed={}", package_dir.display());
+    // Every .proto file of the package, sorted so the generated code does not depend on readdir order.
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&package_dir)?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
+        .collect();
+    files.sort();
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }
