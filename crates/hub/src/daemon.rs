@@ -21,6 +21,8 @@ pub enum DaemonError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Hub(#[from] HubError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("cannot create the state directory {path}: {source}")]
     StateDir { path: String, source: std::io::Error },
     #[error("cannot listen on {address}: {source}")]
@@ -52,12 +54,12 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let routes = server::routes(hub.clone()).await?;
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(server::serve_unix(unix, routes.clone(), stopped(stop_rx.clone())));
-    if let (Some(address), Some(token_file)) = (&config.server.tcp, &config.server.token_file) {
-        let token = server::read_token(token_file)?;
+    if let (Some(address), Some(token)) = (&config.server.tcp, config.server.read_token()?) {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|source| DaemonError::Tcp { address: address.to_string(), source })?;
-        tracing::info!(address = %address, "serving gRPC on TCP with bearer token authentication");
+        let bound = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| address.to_string());
+        tracing::info!(address = %bound, "serving gRPC on TCP with bearer token authentication");
         servers.spawn(server::serve_tcp(listener, routes, token, stopped(stop_rx.clone())));
     }
 

@@ -25,10 +25,6 @@ pub enum ServerError {
     Bind { path: String, source: std::io::Error },
     #[error("cannot set up the socket {path}: {source}")]
     Socket { path: String, source: std::io::Error },
-    #[error("cannot read the bearer token from {path}: {source}")]
-    Token { path: String, source: std::io::Error },
-    #[error("the token file {0} is empty; write the bearer token on its first line")]
-    EmptyToken(String),
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
 }
@@ -112,17 +108,6 @@ pub async fn serve_tcp(
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
-}
-
-/// Reads the bearer token from the first line of `path`.
-pub fn read_token(path: &Path) -> Result<String, ServerError> {
-    let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ServerError::Token { path: display.clone(), source })?;
-    let token = text.lines().next().unwrap_or("").trim().to_string();
-    if token.is_empty() {
-        return Err(ServerError::EmptyToken(display));
-    }
-    Ok(token)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

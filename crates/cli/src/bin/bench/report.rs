@@ -70,11 +70,14 @@ impl Report {
     fn write_intro(&self, page: &mut String) {
         page.push_str("# Benchmarks\n\n");
         page.push_str(
-            "This page is written by `bulkhead-bench`. It measures how long a spoke takes to start, \
-             how long a tool call through the hub takes once the spoke is warm, how many calls per \
-             second the hub serves, and how much memory the hub and a spoke use. Every figure is \
-             set against a baseline measured in the same run, because the machine is shared and \
-             noisy: compare the ratios, and read the absolute times as this machine's.\n\n",
+            "This page is written by `bulkhead-bench`. It measures:\n\n\
+             - cold start: how long the hub takes to start a spoke and return its tool catalog;\n\
+             - warm call latency: how long a tool call through the hub takes once the spoke runs;\n\
+             - throughput: how many calls per second the hub serves;\n\
+             - memory: the resident size of the hub, a spoke runtime and its app.\n\n\
+             Each timing is set against a baseline measured in the same run, because the machine \
+             is shared and noisy. Compare the ratios, and read the absolute times as this \
+             machine's only.\n\n",
         );
         page.push_str(
             "To rerun it, as root:\n\n```sh\nmake bench\n```\n\n\
@@ -106,8 +109,10 @@ impl Report {
         page.push_str("## Goals\n\n| Goal | Measured | Met |\n|---|---|---|\n");
         let _ = writeln!(
             page,
-            "| Cold start no slower than bubblewrap's (median ratio ≤ {COLD_RATIO_GOAL:.1}) | {:.2} | {} |",
+            "| Cold start no slower than bubblewrap's (median ratio ≤ {COLD_RATIO_GOAL:.1}) | {:.2} ({} ms / {} ms) | {} |",
             self.cold_ratio(),
+            format_ms(self.cold.bulkhead.median()),
+            format_ms(self.cold.bwrap.median()),
             yes_no(self.cold_goal_met())
         );
         let _ = writeln!(
@@ -119,7 +124,7 @@ impl Report {
         );
         let _ = writeln!(
             page,
-            "The cold start goal is {}: the median spoke start took {} ms, {:.2} times bubblewrap's {} ms.",
+            "- The cold start goal is {}: the median spoke start took {} ms, {:.2} times bubblewrap's {} ms.",
             met_text(self.cold_goal_met()),
             format_ms(self.cold.bulkhead.median()),
             self.cold_ratio(),
@@ -127,7 +132,7 @@ impl Report {
         );
         let _ = writeln!(
             page,
-            "The warm call goal is {}: the median call through the hub took {} µs against a goal of {} µs.\n",
+            "- The warm call goal is {}: the median call through the hub took {} µs against a goal of {} µs.\n",
             met_text(self.warm_goal_met()),
             self.warm.bulkhead.median().as_micros(),
             WARM_P50_GOAL.as_micros()
@@ -141,12 +146,13 @@ impl Report {
             "Each of {COLD_RUNS} copies of the notes example app (`bench-cold-1` to `bench-cold-{COLD_RUNS}`) is \
              registered with RegisterApp, and its first ListTools is timed. That call starts the \
              spoke: the launcher, the namespaces, the mounts, the cgroup limits, the seccomp filter, \
-             the exec of the app, the MCP initialize handshake and tools/list, and the catalog's \
-             return over gRPC. The baseline starts the same binary with `bwrap --unshare-all \
-             --die-with-parent --new-session`, read-only /usr and the host's top-level links, fresh \
-             /proc, /dev and /tmp, and a fresh state dir at /state, and is timed from spawn until \
-             its tools/list response arrives; the bench speaks MCP to it over stdio. The two kinds \
-             of start alternate, so they see the same load.\n"
+             the exec of the app, the MCP initialize handshake and tools/list. The catalog then \
+             returns over gRPC.\n\n\
+             The baseline runs the same binary under `bwrap --unshare-all --die-with-parent \
+             --new-session`. It gets read-only /usr, the host's top-level links, fresh /proc, /dev \
+             and /tmp, and a fresh state dir at /state, but no cgroup limits and no seccomp filter. \
+             The bench speaks MCP to it over stdio and stops the clock when the tools/list response \
+             arrives. The two kinds of start alternate, so that both see the same load.\n"
         );
         page.push_str("| Start | Runs | Median | Min | Max |\n|---|---|---|---|---|\n");
         write_ms_row(page, "bulkhead spoke (ListTools)", &self.cold.bulkhead);

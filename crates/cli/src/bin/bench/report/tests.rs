@@ -53,7 +53,7 @@ fn goals_met() {
     let page = report.to_markdown();
     assert!(
         page.contains(
-            "| Cold start no slower than bubblewrap's (median ratio ≤ 1.0) | 0.75 | yes |"
+            "| Cold start no slower than bubblewrap's (median ratio ≤ 1.0) | 0.75 (9.0 ms / 12.0 ms) | yes |"
         ),
         "{page}"
     );
@@ -74,7 +74,10 @@ fn goals_not_met() {
     assert!(!report.cold_goal_met());
     assert!(!report.warm_goal_met());
     let page = report.to_markdown();
-    assert!(page.contains("| 2.00 | **no** |"), "{page}");
+    assert!(
+        page.contains("| 2.00 (20.0 ms / 10.0 ms) | **no** |"),
+        "{page}"
+    );
     assert!(
         page.contains("| Warm call p50 ≤ 300 µs | 301 µs | **no** |"),
         "{page}"
