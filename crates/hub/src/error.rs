@@ -20,7 +20,7 @@ pub enum HubError {
     SpokeStart { app: String, reason: String },
     #[error("app {app:?} is unavailable: {reason}")]
     SpokeUnavailable { app: String, reason: String },
-    #[error("app {app:?} did not answer {tool} within {timeout}; raise [limits] call_timeout in its manifest if the tool is slow")]
+    #[error("app {app:?} did not return from {tool} within {timeout}; raise [limits] call_timeout in its manifest if the tool is slow")]
     CallTimeout { app: String, tool: String, timeout: String },
     #[error("app {app:?} failed on {tool}: {reason}")]
     CallFailed { app: String, tool: String, reason: String },

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::error::HubError;
 use crate::manifest::{self, Manifest};
 
-/// Where an app's manifest came from.
+/// The source of an app's manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// A file in the apps folder, managed by the operator.

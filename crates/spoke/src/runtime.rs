@@ -16,9 +16,9 @@ use crate::service::{Spoke, SpokeHandle};
 
 /// The descriptor number of the hub channel, set up by the launcher.
 const CHANNEL_FD: i32 = 3;
-/// How long a dying runtime waits so the hub receives the answers to calls that were in flight.
+/// How long a dying runtime waits, so the hub receives the responses to calls that were in flight.
 const EXIT_LINGER: Duration = Duration::from_millis(100);
-/// The default time the app gets between SIGTERM and SIGKILL when the runtime itself is told to stop.
+/// The time the app gets between SIGTERM and SIGKILL when the runtime receives SIGTERM or SIGINT.
 const DEFAULT_GRACE: Duration = Duration::from_millis(500);
 
 pub fn serve() -> ExitCode {

@@ -187,7 +187,7 @@ impl SpokeService for SpokeHandle {
 }
 
 impl Spoke {
-    /// The app's pid, once started.
+    /// Returns the app's pid, once started.
     pub fn app_pid(&self) -> Option<nix::unistd::Pid> {
         self.app.get().map(|app| app.pid)
     }

@@ -1,4 +1,4 @@
-//! How a spoke ended, decoded from the launcher's exit status and the cgroup's OOM counter.
+//! The end of a spoke, decoded from the launcher's exit status and the cgroup's OOM counter.
 
 use std::process::ExitStatus;
 
@@ -13,7 +13,7 @@ pub enum SpokeExit {
     Signaled(i32),
     /// The kernel's OOM killer ended a process of the spoke at its memory limit.
     OutOfMemory { limit_bytes: u64 },
-    /// The spoke runtime failed; its log says why.
+    /// The spoke runtime failed. Its log, in the hub's log, gives the reason.
     RuntimeFailed,
     /// The hub stopped the spoke on purpose.
     Stopped,
@@ -38,7 +38,7 @@ impl SpokeExit {
         }
     }
 
-    /// A short reason for scripts: "oom", "signal", "exit", "runtime" or "stopped".
+    /// Returns a short reason for scripts: "oom", "signal", "exit", "runtime" or "stopped".
     pub fn reason(&self) -> &'static str {
         match self {
             SpokeExit::Exited(_) => "exit",

@@ -17,7 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::config::Config;
 use crate::registry::AppEntry;
 
-/// Where a bare command's binary is bound inside the sandbox.
+/// The folder inside the sandbox where a bare command's binary is bound.
 const APP_BIN_DIR: &str = "/app/bin";
 /// PATH inside the sandbox.
 const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -230,7 +230,7 @@ async fn connect(stream: std::os::unix::net::UnixStream) -> Result<SpokeServiceC
     Ok(SpokeServiceClient::new(channel))
 }
 
-/// Builds the mount plan and the command path as the sandbox sees it.
+/// Builds the mount plan, and the command's path inside the sandbox.
 fn mount_plan(config: &Config, entry: &AppEntry) -> Result<(MountPlan, String), LaunchError> {
     let manifest = &entry.manifest;
     let mounts_error = |error: bulkhead_sandbox::mounts::MountError| LaunchError::Mounts(error.to_string());
@@ -281,7 +281,7 @@ fn prepare_state_dir(dir: &Path, host_id: u32) -> Result<(), LaunchError> {
     Ok(())
 }
 
-/// The app's environment: its manifest's `[env]`, with PATH and HOME filled in when missing.
+/// Builds the app's environment: its manifest's `[env]`, with PATH and HOME filled in when missing.
 fn app_environment(manifest: &crate::manifest::Manifest) -> std::collections::HashMap<String, String> {
     let mut env: std::collections::HashMap<String, String> =
         manifest.env.iter().map(|(key, value)| (key.clone(), value.clone())).collect();

@@ -117,7 +117,7 @@ impl Supervisor {
         }
     }
 
-    /// Every slot's current view, for ListSpokes.
+    /// Returns a snapshot of every slot, for ListSpokes.
     pub async fn spokes(&self) -> Vec<SpokeInfo> {
         let slots: Vec<Arc<Slot>> = self.slots.lock().await.values().cloned().collect();
         let mut infos = Vec::new();
@@ -130,7 +130,7 @@ impl Supervisor {
         infos
     }
 
-    /// The state of one app's spoke, or "stopped".
+    /// Returns the state of one app's spoke, or `Stopped` when it has none.
     pub async fn state_of(&self, app: &str) -> SpokeState {
         let slot = self.slots.lock().await.get(app).cloned();
         match slot {
