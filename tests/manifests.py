@@ -2,7 +2,9 @@
 
 The third-party apps come from tests/setup.sh: mcp-server-time in a venv at build/apps/mcp-time and
 @modelcontextprotocol/server-filesystem under build/apps/mcp-fs. Every path is resolved first,
-because the hub rejects mount sources that contain a symlink.
+because the hub rejects mount sources that contain a symlink. They are mounted at fixed targets under
+/opt, because the checkout may sit under /tmp, which is the sandbox's own tmpfs and takes no mounts.
+A venv's interpreter finds its pyvenv.cfg beside the path it is run by, so the venv works from there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ FS_ENTRY = FS_PREFIX / "node_modules" / "@modelcontextprotocol" / "server-filesy
 PROBE_DIR = (REPO / "tests" / "apps").resolve()
 EXAMPLES_DIR = REPO / "config" / "apps.d"
 SETUP_HINT = "run tests/setup.sh (or make test) to install it"
+# Where the third-party installs appear inside the sandbox.
+TIME_TARGET = Path("/opt/mcp-time")
+FS_TARGET = Path("/opt/mcp-fs")
 
 
 def example(name: str) -> str:
@@ -47,7 +52,7 @@ def python_base_prefix() -> Path:
 
 def python_mounts() -> list[dict]:
     """Return read-only mounts of the mcp-time venv and, unless it is under /usr, its base interpreter."""
-    mounts = [{"source": str(TIME_VENV)}]
+    mounts = [{"source": str(TIME_VENV), "target": str(TIME_TARGET)}]
     base = python_base_prefix()
     if not base.is_relative_to("/usr"):
         mounts.append({"source": str(base)})
@@ -60,7 +65,7 @@ def probe(name: str = "probe", persistent: bool = True) -> str:
         {
             "name": name,
             "description": "Test probe that reports what an app can see from inside its sandbox.",
-            "command": str(TIME_VENV / "bin" / "python"),
+            "command": str(TIME_TARGET / "bin" / "python"),
             "args": ["/probe/probe.py"],
             "state": {"persistent": persistent},
             "limits": {"memory": "256MiB", "call_timeout": "60s"},
@@ -70,15 +75,16 @@ def probe(name: str = "probe", persistent: bool = True) -> str:
 
 
 def mcp_time() -> str:
-    """Return a manifest for mcp-server-time from PyPI, run unchanged from its venv."""
-    command = TIME_VENV / "bin" / "mcp-server-time"
-    if not command.exists():
-        raise HubError(f"missing {command}; {SETUP_HINT}")
+    """Return a manifest for mcp-server-time from PyPI, run unchanged from its venv as a module."""
+    entry = TIME_VENV / "bin" / "mcp-server-time"
+    if not entry.exists():
+        raise HubError(f"missing {entry}; {SETUP_HINT}")
     return render_toml(
         {
             "name": "time",
             "description": "Tells the current time and converts times between IANA time zones.",
-            "command": str(command),
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["-m", "mcp_server_time"],
             "limits": {"memory": "256MiB"},
             "mounts": python_mounts(),
         }
@@ -104,10 +110,10 @@ def mcp_filesystem(data_dir: Path) -> str:
             "name": "files",
             "description": "Lists and reads the files of a shared folder.",
             "command": str(node_binary()),
-            "args": [str(FS_ENTRY), "/data"],
+            "args": [str(FS_TARGET / FS_ENTRY.relative_to(FS_PREFIX)), "/data"],
             "limits": {"memory": "512MiB"},
             "mounts": [
-                {"source": str(FS_PREFIX)},
+                {"source": str(FS_PREFIX), "target": str(FS_TARGET)},
                 {"source": str(data_dir.resolve()), "target": "/data"},
             ],
         }

@@ -4,15 +4,14 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use bulkhead_proto::v1::spoke_service_client::SpokeServiceClient;
 use bulkhead_proto::v1::{StartRequest, StartResponse};
 use bulkhead_sandbox::cgroup::{Limits, SpokeCgroup};
 use bulkhead_sandbox::launch::LaunchSpec;
 use bulkhead_sandbox::mounts::{Bind, MountPlan};
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
-use tonic::transport::{Channel, Endpoint};
+
+use super::channel::SpokeClient;
 
 use crate::config::Config;
 use crate::registry::AppEntry;
@@ -49,7 +48,7 @@ pub struct Launched {
     pub launcher: Child,
     pub runtime_pid: u32,
     pub app_pid: u32,
-    pub client: SpokeServiceClient<Channel>,
+    pub client: SpokeClient,
     pub cgroup: SpokeCgroup,
     pub catalog: StartResponse,
     pub started_at: SystemTime,
@@ -81,7 +80,7 @@ async fn start_in_cgroup(
     config: &Config,
     entry: &AppEntry,
     cgroup: &SpokeCgroup,
-) -> Result<(Child, u32, SpokeServiceClient<Channel>, StartResponse), LaunchError> {
+) -> Result<(Child, u32, SpokeClient, StartResponse), LaunchError> {
     let manifest = &entry.manifest;
     let (plan, command) = mount_plan(config, entry)?;
     let spec = LaunchSpec {
@@ -126,7 +125,7 @@ async fn start_in_cgroup(
             tokio::spawn(forward_logs(manifest.name.clone(), stderr));
         }
         let runtime_pid = read_launcher_status(&mut launcher).await?;
-        let client = connect(hub_end).await?;
+        let client = connect(hub_end, &manifest.name).await?;
         let catalog = client
             .clone()
             .start(StartRequest {
@@ -210,24 +209,13 @@ async fn read_launcher_status(launcher: &mut Child) -> Result<u32, LaunchError> 
         .ok_or_else(|| LaunchError::Launcher(format!("unexpected status line {:?}", line.trim())))
 }
 
-/// Connects a gRPC client over the hub's end of the socketpair. The connector hands out the one
-/// stream once; a later reconnect attempt fails, which surfaces as UNAVAILABLE.
-async fn connect(stream: std::os::unix::net::UnixStream) -> Result<SpokeServiceClient<Channel>, LaunchError> {
+/// Connects a gRPC client over the hub's end of the socketpair.
+async fn connect(stream: std::os::unix::net::UnixStream, app: &str) -> Result<SpokeClient, LaunchError> {
     stream.set_nonblocking(true).map_err(LaunchError::Channel)?;
     let stream = tokio::net::UnixStream::from_std(stream).map_err(LaunchError::Channel)?;
-    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(stream)));
-    let channel = Endpoint::from_static("http://spoke.invalid")
-        .connect_with_connector(tower::service_fn(move |_| {
-            let stream = slot.lock().ok().and_then(|mut slot| slot.take());
-            async move {
-                stream
-                    .map(TokioIo::new)
-                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotConnected, "the spoke channel is closed"))
-            }
-        }))
+    super::channel::connect(stream, app.to_string())
         .await
-        .map_err(|error| LaunchError::Connect(error.to_string()))?;
-    Ok(SpokeServiceClient::new(channel))
+        .map_err(|error| LaunchError::Connect(error.to_string()))
 }
 
 /// Builds the mount plan, and the command's path inside the sandbox.

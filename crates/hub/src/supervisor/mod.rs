@@ -1,6 +1,7 @@
 //! The spoke supervisor: starts a spoke on its app's first call, keeps it warm until the idle
 //! timeout, restarts it with backoff after a crash, and stops every spoke on shutdown.
 
+mod channel;
 mod exit;
 mod launch;
 mod slot;

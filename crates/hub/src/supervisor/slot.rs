@@ -4,12 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bulkhead_proto::v1::spoke_service_client::SpokeServiceClient;
 use bulkhead_proto::v1::{ShutdownRequest, StartResponse};
 use bulkhead_sandbox::cgroup::SpokeCgroup;
 use tokio::sync::{watch, Mutex};
-use tonic::transport::Channel;
 
+use super::channel::SpokeClient;
 use super::exit::SpokeExit;
 use super::launch::{self, Launched};
 use crate::config::Config;
@@ -58,7 +57,7 @@ pub struct SpokeInfo {
 
 /// A started spoke, shared by the calls that use it.
 pub struct RunningSpoke {
-    pub client: SpokeServiceClient<Channel>,
+    pub client: SpokeClient,
     pub catalog: StartResponse,
     pub runtime_pid: u32,
     pub app_pid: u32,
