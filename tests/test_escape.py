@@ -18,6 +18,7 @@ import select
 import shutil
 import socket
 import stat
+import subprocess
 import termios
 import tty
 import time
@@ -517,3 +518,35 @@ def wait_for_hostile(stub):
 
     if not wait_until(answers, 30.0, interval=0.5):
         raise AssertionError("the hostile app did not come back within 30 s of its spoke being killed")
+
+
+# Fail closed: a primitive that the probe reports missing stops every spoke start.
+
+
+def test_missing_primitive_stops_spoke(hub):
+    bulkhead = hub({"notes": manifests.example("notes")}, env={"BULKHEAD_TEST_MISSING_PRIMITIVE": "openat2"})
+
+    code, _, err = bulkhead.cli("call", "notes", "list_notes")
+
+    assert code != 0, "a spoke started although openat2 was reported missing"
+    assert "openat2" in err, f"the error does not name the missing primitive: {err}"
+    assert "bulkhead check" in err
+    assert [spoke for spoke in bulkhead.spokes() if spoke["state"] == "ready"] == []
+
+
+def test_check_reports_primitives():
+    done = subprocess.run([str(RELEASE / "bulkhead"), "--json", "check"], capture_output=True, text=True, check=False, timeout=30)
+    report = json.loads(done.stdout)
+    keys = {status["key"] for status in report["primitives"]}
+
+    assert {"user_namespace", "seccomp", "cgroup", "openat2", "close_range", "pidfd"} <= keys
+    assert done.returncode == (1 if report["missing_required"] else 0)
+
+
+def test_check_reports_forced_missing():
+    env = {**os.environ, "BULKHEAD_TEST_MISSING_PRIMITIVE": "openat2"}
+    done = subprocess.run([str(RELEASE / "bulkhead"), "--json", "check"], capture_output=True, text=True, check=False, timeout=30, env=env)
+    report = json.loads(done.stdout)
+
+    assert done.returncode == 1
+    assert "openat2" in report["missing_required"]
