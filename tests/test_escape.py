@@ -360,7 +360,11 @@ def check_legitimate_work(bulkhead, table: Table, tmp_path):
 
 
 def node_check(bulkhead, table: Table, tmp_path):
-    """Start Node through the npm filesystem server and have it run a hot loop that V8 compiles."""
+    """Start Node through the npm filesystem server and call one of its tools.
+
+    NOTE: this shows that Node starts and serves under the policy, which needs V8's executable
+    code pages, but it does not force a function hot enough for the optimizing compiler.
+    """
     data = tmp_path / "node-data"
     data.mkdir()
     (data / "hello.txt").write_text("hello from the host")
