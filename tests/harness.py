@@ -29,6 +29,7 @@ BINARIES = (
     "bulkhead-app-notes",
     "bulkhead-app-calendar",
     "bulkhead-app-mail",
+    "bulkhead-app-hostile",
 )
 UID_BASE = 2_000_000_000
 SOCKET_TIMEOUT = 20.0
@@ -207,7 +208,8 @@ class Hub:
 
     # Lifecycle
 
-    def start(self, wait_for_socket: bool = True) -> None:
+    def start(self, wait_for_socket: bool = True, pass_fds: tuple[int, ...] = (), preexec_fn=None) -> None:
+        """Start bulkheadd. pass_fds stay open in it, and preexec_fn runs in the child before exec."""
         env = {key: value for key, value in os.environ.items() if key != "NOTIFY_SOCKET"}
         env.setdefault("RUST_LOG", "info")
         env.update(self.extra_env)
@@ -218,6 +220,8 @@ class Hub:
                 stdout=log,
                 stderr=log,
                 env=env,
+                pass_fds=pass_fds,
+                preexec_fn=preexec_fn,
             )
         if wait_for_socket:
             self.wait_for_socket()

@@ -118,3 +118,20 @@ def mcp_filesystem(data_dir: Path) -> str:
             ],
         }
     )
+
+
+def hostile(memory: str = "64MiB", pids: int = 600, cpu: float = 0.25, call_timeout: str = "10s") -> str:
+    """Return a manifest for bulkhead-app-hostile, the escape suite's attacker, with explicit limits.
+
+    pids leaves room for 500 orphans plus the app's threads, memory is small so that the OOM case
+    is quick, and the CPU share is low enough that a spin shows the limit.
+    """
+    return render_toml(
+        {
+            "name": "hostile",
+            "description": "Test-only app whose tools try to escape the sandbox.",
+            "command": "bulkhead-app-hostile",
+            "state": {"persistent": True},
+            "limits": {"memory": memory, "pids": pids, "cpu": cpu, "call_timeout": call_timeout},
+        }
+    )

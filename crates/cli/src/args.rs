@@ -68,6 +68,9 @@ pub enum Command {
     /// Make the hub reread the manifests in its apps folder
     Reload,
 
+    /// Report the isolation primitives this host offers and which ones spokes need but lack
+    Check,
+
     /// Print the version of this client
     Version,
 }

@@ -5,6 +5,7 @@
 //! that the sandbox mounts for the app. The apps need no network and write nowhere else.
 
 pub mod calendar;
+pub mod hostile;
 pub mod mail;
 pub mod notes;
 pub mod runtime;

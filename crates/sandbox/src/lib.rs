@@ -10,6 +10,7 @@
 //! - `privileges`: no_new_privs, capability and bounding-set drop, parent-death signal.
 //! - `fds`: closing every inherited descriptor but the ones a spoke keeps.
 //! - `seccomp`: the app's syscall allowlist, compiled before fork and applied right before exec.
+//! - `probe`: which isolation primitives the host offers, and the check before a spoke starts.
 //! - `cgroup`: per-spoke memory, pids and CPU limits on cgroup v2 or v1, and OOM accounting.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -18,4 +19,5 @@ pub mod fds;
 pub mod launch;
 pub mod mounts;
 pub mod privileges;
+pub mod probe;
 pub mod seccomp;

@@ -43,6 +43,8 @@ pub enum PrivilegeError {
     ClearCapabilities(#[source] io::Error),
     #[error("drop supplementary groups: {0}")]
     DropGroups(#[source] io::Error),
+    #[error("clear the dumpable flag with PR_SET_DUMPABLE: {0}")]
+    ClearDumpable(#[source] io::Error),
     #[error("set RLIMIT_CORE to 0: {0}")]
     DisableCoreDumps(#[source] io::Error),
     #[error("switch to uid 0 and gid 0 of the user namespace: {0}")]
@@ -62,6 +64,7 @@ impl PrivilegeError {
             | PrivilegeError::ClearCapabilities(source)
             | PrivilegeError::DropGroups(source)
             | PrivilegeError::DisableCoreDumps(source)
+            | PrivilegeError::ClearDumpable(source)
             | PrivilegeError::BecomeNamespaceRoot(source) => source,
             PrivilegeError::ParentDeathSignal { source, .. }
             | PrivilegeError::DropBounding { source, .. }
@@ -114,6 +117,16 @@ pub fn set_parent_death_signal(signal: libc::c_int) -> Result<(), PrivilegeError
     let number = libc::c_ulong::from(signal.unsigned_abs());
     prctl(libc::PR_SET_PDEATHSIG, number)
         .map_err(|source| PrivilegeError::ParentDeathSignal { signal, source })
+}
+
+/// Clears the calling process's dumpable flag.
+///
+/// The kernel then lets only a process with CAP_SYS_PTRACE in this process's user namespace open
+/// its `/proc/PID/mem`, `environ`, `fd` and `root` or attach to it, so an app without
+/// capabilities cannot reach the spoke runtime through /proc. `execve` sets the flag again, so the
+/// runtime calls this after its own exec, and the apps it starts are dumpable as usual.
+pub fn clear_dumpable() -> Result<(), PrivilegeError> {
+    prctl(libc::PR_SET_DUMPABLE, 0).map_err(PrivilegeError::ClearDumpable)
 }
 
 /// Clears the ambient capability set.

@@ -33,6 +33,13 @@ pub fn serve() -> ExitCode {
         .with_target(false)
         .init();
 
+    // The app shares this process's uid, so without this /proc/1/mem would let it rewrite the
+    // runtime. Fail closed: a runtime that stays dumpable does not serve.
+    if let Err(error) = bulkhead_sandbox::privileges::clear_dumpable() {
+        eprintln!("bulkhead-spoke: {error}");
+        return ExitCode::from(125);
+    }
+
     // One thread is enough for one app, and keeps the reaper ordering simple.
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,

@@ -3,6 +3,7 @@
 
 mod apps;
 mod call;
+mod check;
 mod spokes;
 mod status;
 mod tools;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status => status::status(global, &output).await,
         Command::Reload => status::reload(global, &output).await,
         Command::Version => status::version(&output),
+        Command::Check => check::run(&output),
     }
 }
 

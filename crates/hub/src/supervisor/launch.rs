@@ -41,6 +41,8 @@ pub enum LaunchError {
     Connect(String),
     #[error("{0}")]
     Start(String),
+    #[error("{0}")]
+    MissingPrimitive(#[from] bulkhead_sandbox::probe::ProbeError),
 }
 
 /// A spoke whose app finished the MCP handshake.
@@ -56,6 +58,8 @@ pub struct Launched {
 
 /// Starts the spoke of `entry`. On failure everything created so far is removed.
 pub async fn launch(config: &Config, entry: &AppEntry) -> Result<Launched, LaunchError> {
+    // Fail closed: a spoke never starts with less isolation than every spoke gets.
+    bulkhead_sandbox::probe::require_spoke_primitives()?;
     let manifest = &entry.manifest;
     let limits = Limits {
         memory_bytes: Some(manifest.limits.memory_bytes),
