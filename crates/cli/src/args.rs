@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 /// The socket that a default `bulkheadd` install serves on.
 pub const DEFAULT_SOCKET: &str = "/run/bulkhead/hub.sock";
 
+/// The state directory of a default `bulkheadd` install.
+pub const DEFAULT_STATE: &str = "/var/lib/bulkhead";
+
 /// The environment variable that names the hub's socket when `--socket` is absent.
 pub const SOCKET_ENV: &str = "BULKHEAD_SOCKET";
 
@@ -68,6 +71,10 @@ pub enum Command {
     /// Make the hub reread the manifests in its apps folder
     Reload,
 
+    /// Verify, show or export the hub's audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
     /// Print the version of this client
     Version,
 }
@@ -82,6 +89,49 @@ pub enum AppsCommand {
 
     /// Stop an app's spoke and forget the app
     Remove(RemoveArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of every record and name the first one that fails
+    Verify(AuditFileArgs),
+
+    /// Show the last records, and with -f keep showing new ones
+    Tail(TailArgs),
+
+    /// Write every record as JSON Lines
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditFileArgs {
+    /// The hub's state directory, which contains audit.log
+    #[arg(long, default_value = DEFAULT_STATE, value_name = "DIR")]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub file: AuditFileArgs,
+
+    /// Number of records to show before following
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "COUNT")]
+    pub lines: usize,
+
+    /// Keep showing records as the hub appends them, until interrupted
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub file: AuditFileArgs,
+
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ pub enum HubError {
     CallFailed { app: String, tool: String, reason: String },
     #[error("the hub is shutting down")]
     ShuttingDown,
+    #[error("{0}; the hub rejects calls it cannot record")]
+    Audit(#[from] crate::audit::AuditError),
     #[error("cannot store the registry in {path}: {source}")]
     Store { path: String, source: std::io::Error },
 }
@@ -43,6 +45,7 @@ impl From<HubError> for Status {
             HubError::CallTimeout { .. } => Code::DeadlineExceeded,
             HubError::CallFailed { .. } => Code::Unknown,
             HubError::Store { .. } => Code::Internal,
+            HubError::Audit(_) => Code::Unavailable,
         };
         Status::new(code, error.to_string())
     }

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::Value;
 use tokio::sync::RwLock;
 
+use crate::audit::{fields, AuditLog};
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::{AppEntry, Problem, Registry};
@@ -15,13 +17,14 @@ pub struct Hub {
     pub config: Arc<Config>,
     registry: RwLock<Registry>,
     pub supervisor: Arc<Supervisor>,
+    pub audit: Arc<AuditLog>,
     started: Instant,
 }
 
 impl Hub {
-    pub fn new(config: Arc<Config>, registry: Registry) -> Arc<Hub> {
-        let supervisor = Supervisor::new(config.clone());
-        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, started: Instant::now() })
+    pub fn new(config: Arc<Config>, registry: Registry, audit: Arc<AuditLog>) -> Arc<Hub> {
+        let supervisor = Supervisor::new(config.clone(), audit.clone());
+        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, audit, started: Instant::now() })
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -37,13 +40,43 @@ impl Hub {
         (registry.apps().cloned().collect(), registry.problems().to_vec())
     }
 
-    /// Calls `tool` of `app` after checking that the manifest exposes it.
+    /// Calls `tool` of `app` after checking that the manifest exposes it. The call is recorded in
+    /// the audit log before it reaches the app, and is rejected when it cannot be recorded.
     pub async fn call_tool(&self, app: &str, tool: &str, arguments_json: String) -> Result<CallOutcome, HubError> {
         let entry = self.app(app).await?;
         if !entry.manifest.is_exposed(tool) {
             return Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() });
         }
-        self.supervisor.call(&entry, tool, arguments_json).await
+        let call = self
+            .audit
+            .record(
+                "call",
+                fields([
+                    ("app", Value::from(app)),
+                    ("tool", Value::from(tool)),
+                    ("arguments", self.audit.arguments(&arguments_json)),
+                ]),
+            )
+            .await?;
+        let outcome = self.supervisor.call(&entry, tool, arguments_json).await;
+        let (result, reason) = match &outcome {
+            Ok(done) if done.is_error => ("tool_error", String::new()),
+            Ok(_) => ("ok", String::new()),
+            Err(error) => ("failed", error.to_string()),
+        };
+        self.audit
+            .note(
+                "call_result",
+                fields([
+                    ("call", Value::from(call)),
+                    ("app", Value::from(app)),
+                    ("tool", Value::from(tool)),
+                    ("result", Value::from(result)),
+                    ("reason", Value::from(reason)),
+                ]),
+            )
+            .await;
+        outcome
     }
 
     /// Rereads the apps folder and stops the spokes of apps whose manifest changed or vanished, so the
@@ -57,6 +90,9 @@ impl Hub {
         for app in outcome.changed.iter().chain(outcome.removed.iter()) {
             self.supervisor.stop(app).await;
         }
+        let changed: Vec<Value> = outcome.changed.iter().map(|app| Value::from(app.as_str())).collect();
+        let removed: Vec<Value> = outcome.removed.iter().map(|app| Value::from(app.as_str())).collect();
+        self.audit.note("reload", fields([("changed", Value::from(changed)), ("removed", Value::from(removed))])).await;
         tracing::info!(
             apps,
             problems = problems.len(),
@@ -73,6 +109,12 @@ impl Hub {
             self.supervisor.stop(&entry.manifest.name).await;
         }
         tracing::info!(app = %entry.manifest.name, origin, "app registered");
+        let record = fields([
+            ("app", Value::from(entry.manifest.name.as_str())),
+            ("origin", Value::from(origin)),
+            ("replaced", Value::from(replaced)),
+        ]);
+        self.audit.note("register", record).await;
         Ok(entry)
     }
 
@@ -80,6 +122,7 @@ impl Hub {
         self.registry.write().await.remove(name)?;
         self.supervisor.stop(name).await;
         tracing::info!(app = %name, "app removed");
+        self.audit.note("remove", fields([("app", Value::from(name))])).await;
         Ok(())
     }
 }

@@ -394,3 +394,10 @@ fn token_missing_or_folder_rejected() {
     let error = server_with_token(dir.0.clone()).read_token().unwrap_err();
     assert!(error.to_string().contains("not a regular file"), "{error}");
 }
+
+#[test]
+fn audit_records_arguments_only_when_asked() {
+    assert!(!parse("").expect("parse").audit.record_arguments);
+    assert!(parse("[audit]\nrecord_arguments = true\n").expect("parse").audit.record_arguments);
+    assert!(error_message("[audit]\nrecord_args = true\n").contains("record_args"));
+}

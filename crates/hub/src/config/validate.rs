@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::group::{lookup_group, GROUP_FILE};
-use super::{Config, PathsConfig, SandboxConfig, ServerConfig, SpokesConfig};
+use super::{AuditConfig, Config, PathsConfig, SandboxConfig, ServerConfig, SpokesConfig};
 use crate::manifest::paths::{absolute_normalized, is_root, under_any};
 use crate::manifest::validate::{check_range, invalid, show_duration, Invalid};
 use crate::units::{format_size, parse_duration, parse_size};
@@ -35,6 +35,14 @@ pub(super) struct RawConfig {
     spokes: RawSpokes,
     #[serde(default)]
     sandbox: RawSandbox,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    record_arguments: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +89,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, Invalid> {
         paths: check_paths(raw.paths, base)?,
         spokes: check_spokes(raw.spokes)?,
         sandbox: check_sandbox(raw.sandbox)?,
+        audit: AuditConfig { record_arguments: raw.audit.record_arguments.unwrap_or(false) },
     })
 }
 
