@@ -172,6 +172,11 @@ pub struct CallArgs {
     /// Tool arguments as a JSON object, or - to read them from stdin; the default is {}
     #[arg(long = "args", value_name = "JSON", allow_hyphen_values = true)]
     pub arguments: Option<String>,
+
+    /// Session id, so that the hub's flow guard sees the earlier calls of the same session; the
+    /// default is a session of its own for this call
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub session: String,
 }
 
 /// Parses a `--timeout` value such as "60s" or "1m 30s", rejecting zero.

@@ -32,6 +32,7 @@ pub struct Config {
     pub spokes: SpokesConfig,
     pub sandbox: SandboxConfig,
     pub audit: AuditConfig,
+    pub flow: crate::flow::FlowConfig,
 }
 
 /// What the audit log records.

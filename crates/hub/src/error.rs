@@ -26,6 +26,11 @@ pub enum HubError {
     CallFailed { app: String, tool: String, reason: String },
     #[error("the hub is shutting down")]
     ShuttingDown,
+    #[error(
+        "call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, \
+         and {decision}; add a [[flow.allow]] rule to hub.toml to allow this flow"
+    )]
+    FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String },
     #[error("{0}; the hub rejects calls it cannot record")]
     Audit(#[from] crate::audit::AuditError),
     #[error("cannot store the registry in {path}: {source}")]
@@ -46,6 +51,7 @@ impl From<HubError> for Status {
             HubError::CallFailed { .. } => Code::Unknown,
             HubError::Store { .. } => Code::Internal,
             HubError::Audit(_) => Code::Unavailable,
+            HubError::FlowDenied { .. } => Code::PermissionDenied,
         };
         Status::new(code, error.to_string())
     }
