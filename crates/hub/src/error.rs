@@ -31,6 +31,8 @@ pub enum HubError {
          and {decision}; add a [[flow.allow]] rule to hub.toml to allow this flow"
     )]
     FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String },
+    #[error("cannot name the caller: {0}; the hub rejects callers it cannot name, so connect over its Unix socket or TCP")]
+    UnknownPeer(&'static str),
     #[error("{0}; the hub rejects calls it cannot record")]
     Audit(#[from] crate::audit::AuditError),
     #[error("cannot store the registry in {path}: {source}")]
@@ -51,7 +53,7 @@ impl From<HubError> for Status {
             HubError::CallFailed { .. } => Code::Unknown,
             HubError::Store { .. } => Code::Internal,
             HubError::Audit(_) => Code::Unavailable,
-            HubError::FlowDenied { .. } => Code::PermissionDenied,
+            HubError::FlowDenied { .. } | HubError::UnknownPeer(_) => Code::PermissionDenied,
         };
         Status::new(code, error.to_string())
     }

@@ -12,6 +12,7 @@ use bulkhead_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::error::HubError;
 use crate::flow::Caller;
 use crate::hub::Hub;
 use crate::registry::{AppEntry, Problem};
@@ -50,19 +51,17 @@ fn problem_messages(problems: Vec<Problem>) -> Vec<ManifestProblem> {
 
 /// Names the peer of a request: "uid:N" from SO_PEERCRED on the Unix socket, or "token" on TCP,
 /// where the bearer token check already ran.
-fn principal<T>(request: &Request<T>) -> Result<String, Status> {
+fn principal<T>(request: &Request<T>) -> Result<String, HubError> {
     if let Some(info) = request.extensions().get::<tonic::transport::server::UdsConnectInfo>() {
         return match info.peer_cred {
             Some(credentials) => Ok(format!("uid:{}", credentials.uid())),
-            None => Err(Status::permission_denied(
-                "cannot read the peer credentials of the Unix socket connection; the hub rejects callers it cannot name",
-            )),
+            None => Err(HubError::UnknownPeer("the Unix socket connection has no peer credentials")),
         };
     }
     if request.extensions().get::<tonic::transport::server::TcpConnectInfo>().is_some() {
         return Ok("token".to_string());
     }
-    Err(Status::permission_denied("the connection has no known peer; connect over the hub's Unix socket or TCP"))
+    Err(HubError::UnknownPeer("the connection is neither a Unix socket nor TCP"))
 }
 
 /// Joins the text items of an MCP CallToolResult's content.
