@@ -74,6 +74,26 @@ def probe(name: str = "probe", persistent: bool = True) -> str:
     )
 
 
+def repo(name: str, data_dir: Path, tools: list[str], destructive: list[str], confidential: bool) -> str:
+    """Return a manifest that runs tests/apps/repo.py on the repository in data_dir, mounted at /repo."""
+    return render_toml(
+        {
+            "name": name,
+            "description": "Test repository with files, issues and pull requests.",
+            "command": str(TIME_VENV / "bin" / "python"),
+            "args": ["/probe/repo.py"],
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [
+                *python_mounts(),
+                {"source": str(PROBE_DIR), "target": "/probe"},
+                {"source": str(data_dir.resolve()), "target": "/repo"},
+            ],
+            "tools": {"expose": tools, "destructive": destructive},
+            "data": {"confidential": confidential},
+        }
+    )
+
+
 def mcp_time() -> str:
     """Return a manifest for mcp-server-time from PyPI, run unchanged from its venv as a module."""
     entry = TIME_VENV / "bin" / "mcp-server-time"

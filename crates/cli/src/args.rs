@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 /// The socket that a default `bulkheadd` install serves on.
 pub const DEFAULT_SOCKET: &str = "/run/bulkhead/hub.sock";
 
+/// The state directory of a default `bulkheadd` install.
+pub const DEFAULT_STATE: &str = "/var/lib/bulkhead";
+
 /// The environment variable that names the hub's socket when `--socket` is absent.
 pub const SOCKET_ENV: &str = "BULKHEAD_SOCKET";
 
@@ -70,6 +73,9 @@ pub enum Command {
 
     /// Report the isolation primitives this host offers and which ones spokes need but lack
     Check,
+    /// Verify, show or export the hub's audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
 
     /// Print the version of this client
     Version,
@@ -85,6 +91,49 @@ pub enum AppsCommand {
 
     /// Stop an app's spoke and forget the app
     Remove(RemoveArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of every record and name the first one that fails
+    Verify(AuditFileArgs),
+
+    /// Show the last records, and with -f keep showing new ones
+    Tail(TailArgs),
+
+    /// Write every record as JSON Lines
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditFileArgs {
+    /// The hub's state directory, which contains audit.log
+    #[arg(long, default_value = DEFAULT_STATE, value_name = "DIR")]
+    pub state: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[command(flatten)]
+    pub file: AuditFileArgs,
+
+    /// Number of records to show before following
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "COUNT")]
+    pub lines: usize,
+
+    /// Keep showing records as the hub appends them, until interrupted
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub file: AuditFileArgs,
+
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +174,11 @@ pub struct CallArgs {
     /// Tool arguments as a JSON object, or - to read them from stdin; the default is {}
     #[arg(long = "args", value_name = "JSON", allow_hyphen_values = true)]
     pub arguments: Option<String>,
+
+    /// Session id, so that the hub's flow guard sees the earlier calls of the same session; the
+    /// default is a session of its own for this call
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub session: String,
 }
 
 /// Parses a `--timeout` value such as "60s" or "1m 30s", rejecting zero.

@@ -31,6 +31,15 @@ pub struct Config {
     pub paths: PathsConfig,
     pub spokes: SpokesConfig,
     pub sandbox: SandboxConfig,
+    pub audit: AuditConfig,
+    pub flow: crate::flow::FlowConfig,
+}
+
+/// What the audit log records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Record call arguments in full instead of as a SHA-256 digest and size.
+    pub record_arguments: bool,
 }
 
 /// The hub's listeners for agents and the CLI.

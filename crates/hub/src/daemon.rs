@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
+use crate::audit::{AuditError, AuditLog};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::registry::Registry;
@@ -23,6 +24,8 @@ pub enum DaemonError {
     Hub(#[from] HubError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     #[error("cannot create the state directory {path}: {source}")]
     StateDir { path: String, source: std::io::Error },
     #[error("cannot listen on {address}: {source}")]
@@ -38,7 +41,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     std::fs::create_dir_all(state)
         .map_err(|source| DaemonError::StateDir { path: state.display().to_string(), source })?;
     let registry = Registry::load(&config.paths.apps, state, config.sandbox.uid_base, config.sandbox.uid_count)?;
-    let hub = Hub::new(config.clone(), registry);
+    let audit = AuditLog::open(state, config.audit.record_arguments)?;
+    let hub = Hub::new(config.clone(), registry, audit);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| DaemonError::Signal("SIGTERM", e))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Signal("SIGINT", e))?;

@@ -26,6 +26,15 @@ pub enum HubError {
     CallFailed { app: String, tool: String, reason: String },
     #[error("the hub is shutting down")]
     ShuttingDown,
+    #[error(
+        "call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, \
+         and {decision}; add a [[flow.allow]] rule to hub.toml to allow this flow"
+    )]
+    FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String },
+    #[error("cannot name the caller: {0}; the hub rejects callers it cannot name, so connect over its Unix socket or TCP")]
+    UnknownPeer(&'static str),
+    #[error("{0}; the hub rejects calls it cannot record")]
+    Audit(#[from] crate::audit::AuditError),
     #[error("cannot store the registry in {path}: {source}")]
     Store { path: String, source: std::io::Error },
 }
@@ -43,6 +52,8 @@ impl From<HubError> for Status {
             HubError::CallTimeout { .. } => Code::DeadlineExceeded,
             HubError::CallFailed { .. } => Code::Unknown,
             HubError::Store { .. } => Code::Internal,
+            HubError::Audit(_) => Code::Unavailable,
+            HubError::FlowDenied { .. } | HubError::UnknownPeer(_) => Code::PermissionDenied,
         };
         Status::new(code, error.to_string())
     }

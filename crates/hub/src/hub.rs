@@ -4,10 +4,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use serde_json::Value;
 use tokio::sync::RwLock;
 
+use crate::audit::{fields, AuditLog};
 use crate::config::Config;
 use crate::error::HubError;
+use crate::flow::{broker, guard, Caller, Sessions};
 use crate::registry::{AppEntry, Problem, Registry};
 use crate::supervisor::{CallOutcome, Supervisor};
 
@@ -15,13 +18,16 @@ pub struct Hub {
     pub config: Arc<Config>,
     registry: RwLock<Registry>,
     pub supervisor: Arc<Supervisor>,
+    pub audit: Arc<AuditLog>,
+    sessions: Sessions,
     started: Instant,
 }
 
 impl Hub {
-    pub fn new(config: Arc<Config>, registry: Registry) -> Arc<Hub> {
-        let supervisor = Supervisor::new(config.clone());
-        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, started: Instant::now() })
+    pub fn new(config: Arc<Config>, registry: Registry, audit: Arc<AuditLog>) -> Arc<Hub> {
+        let supervisor = Supervisor::new(config.clone(), audit.clone());
+        let sessions = Sessions::default();
+        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, audit, sessions, started: Instant::now() })
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -37,13 +43,114 @@ impl Hub {
         (registry.apps().cloned().collect(), registry.problems().to_vec())
     }
 
-    /// Calls `tool` of `app` after checking that the manifest exposes it.
-    pub async fn call_tool(&self, app: &str, tool: &str, arguments_json: String) -> Result<CallOutcome, HubError> {
+    /// Calls `tool` of `app` after checking that the manifest exposes it and that the flow guard
+    /// or the broker lets the session's data reach it. The call and any flow decision are recorded
+    /// in the audit log before the call reaches the app, and the call is rejected when they cannot
+    /// be recorded.
+    pub async fn call_tool(
+        &self,
+        caller: &Caller,
+        app: &str,
+        tool: &str,
+        arguments_json: String,
+    ) -> Result<CallOutcome, HubError> {
         let entry = self.app(app).await?;
         if !entry.manifest.is_exposed(tool) {
             return Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() });
         }
-        self.supervisor.call(&entry, tool, arguments_json).await
+        let call = self
+            .audit
+            .record(
+                "call",
+                fields([
+                    ("principal", Value::from(caller.principal.as_str())),
+                    ("session", Value::from(caller.session.as_str())),
+                    ("app", Value::from(app)),
+                    ("tool", Value::from(tool)),
+                    ("arguments", self.audit.arguments(&arguments_json)),
+                ]),
+            )
+            .await?;
+        self.check_flow(caller, call, &entry, tool, &arguments_json).await?;
+        let outcome = self.supervisor.call(&entry, tool, arguments_json).await;
+        if let Ok(done) = &outcome {
+            let text = crate::service::result_text(&done.result_json);
+            let confidential = entry.manifest.data.confidential;
+            self.sessions.add_result(&caller.principal, &caller.session, app, confidential, &text).await;
+        }
+        let (result, reason) = match &outcome {
+            Ok(done) if done.is_error => ("tool_error", String::new()),
+            Ok(_) => ("ok", String::new()),
+            Err(error) => ("failed", error.to_string()),
+        };
+        self.audit
+            .note(
+                "call_result",
+                fields([
+                    ("call", Value::from(call)),
+                    ("app", Value::from(app)),
+                    ("tool", Value::from(tool)),
+                    ("result", Value::from(result)),
+                    ("reason", Value::from(reason)),
+                ]),
+            )
+            .await;
+        outcome
+    }
+
+    /// Runs the flow guard on a call and, when it finds a flow, asks the broker. The decision is
+    /// recorded before it takes effect.
+    async fn check_flow(
+        &self,
+        caller: &Caller,
+        call: u64,
+        entry: &AppEntry,
+        tool: &str,
+        arguments_json: &str,
+    ) -> Result<(), HubError> {
+        let manifest = &entry.manifest;
+        let session = self.sessions.provenance(&caller.principal, &caller.session).await;
+        let target = guard::Target {
+            app: &manifest.name,
+            tool,
+            destructive: manifest.is_destructive(tool),
+            egress: manifest.network.mode.has_egress(),
+        };
+        let Some(flow) = guard::check(self.config.flow.rules, &session, target, arguments_json) else {
+            return Ok(());
+        };
+        let decision = broker::decide(&self.config.flow.allow, &caller.principal, &flow, &manifest.name, tool);
+        let record = fields([
+            ("call", Value::from(call)),
+            ("principal", Value::from(caller.principal.as_str())),
+            ("session", Value::from(caller.session.as_str())),
+            ("source", Value::from(flow.source.as_str())),
+            ("target", Value::from(manifest.name.as_str())),
+            ("tool", Value::from(tool)),
+            ("rule", Value::from(flow.rule.as_str())),
+            ("decision", Value::from(if decision.allowed() { "allow" } else { "deny" })),
+            ("by", Value::from(decision.by())),
+        ]);
+        self.audit.record("flow_decision", record).await?;
+        tracing::info!(
+            source = %flow.source,
+            target = %manifest.name,
+            tool,
+            rule = flow.rule.as_str(),
+            by = %decision.by(),
+            allowed = decision.allowed(),
+            "flow decided"
+        );
+        if decision.allowed() {
+            return Ok(());
+        }
+        Err(HubError::FlowDenied {
+            source_app: flow.source.clone(),
+            target: manifest.name.clone(),
+            tool: tool.to_string(),
+            reason: flow.rule.explain(&flow.source),
+            decision: "no approver is attached".to_string(),
+        })
     }
 
     /// Rereads the apps folder and stops the spokes of apps whose manifest changed or vanished, so the
@@ -57,6 +164,9 @@ impl Hub {
         for app in outcome.changed.iter().chain(outcome.removed.iter()) {
             self.supervisor.stop(app).await;
         }
+        let changed: Vec<Value> = outcome.changed.iter().map(|app| Value::from(app.as_str())).collect();
+        let removed: Vec<Value> = outcome.removed.iter().map(|app| Value::from(app.as_str())).collect();
+        self.audit.note("reload", fields([("changed", Value::from(changed)), ("removed", Value::from(removed))])).await;
         tracing::info!(
             apps,
             problems = problems.len(),
@@ -73,6 +183,12 @@ impl Hub {
             self.supervisor.stop(&entry.manifest.name).await;
         }
         tracing::info!(app = %entry.manifest.name, origin, "app registered");
+        let record = fields([
+            ("app", Value::from(entry.manifest.name.as_str())),
+            ("origin", Value::from(origin)),
+            ("replaced", Value::from(replaced)),
+        ]);
+        self.audit.note("register", record).await;
         Ok(entry)
     }
 
@@ -80,6 +196,7 @@ impl Hub {
         self.registry.write().await.remove(name)?;
         self.supervisor.stop(name).await;
         tracing::info!(app = %name, "app removed");
+        self.audit.note("remove", fields([("app", Value::from(name))])).await;
         Ok(())
     }
 }

@@ -5,12 +5,16 @@
 //! - `supervisor`: spoke lifecycles: start on first call, idle stop, crash backoff, shutdown.
 //! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
 //!   daemon's signal handling.
+//! - `audit`: the hash-chained audit log of calls, registrations and spoke lifecycles.
+//! - `flow`: sessions, the flow guard's rules and the broker's decisions on cross-app flows.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod flow;
 pub mod hub;
 pub mod manifest;
 pub mod notify;

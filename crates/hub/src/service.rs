@@ -12,6 +12,8 @@ use bulkhead_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::error::HubError;
+use crate::flow::Caller;
 use crate::hub::Hub;
 use crate::registry::{AppEntry, Problem};
 
@@ -47,8 +49,23 @@ fn problem_messages(problems: Vec<Problem>) -> Vec<ManifestProblem> {
         .collect()
 }
 
+/// Names the peer of a request: "uid:N" from SO_PEERCRED on the Unix socket, or "token" on TCP,
+/// where the bearer token check already ran.
+fn principal<T>(request: &Request<T>) -> Result<String, HubError> {
+    if let Some(info) = request.extensions().get::<tonic::transport::server::UdsConnectInfo>() {
+        return match info.peer_cred {
+            Some(credentials) => Ok(format!("uid:{}", credentials.uid())),
+            None => Err(HubError::UnknownPeer("the Unix socket connection has no peer credentials")),
+        };
+    }
+    if request.extensions().get::<tonic::transport::server::TcpConnectInfo>().is_some() {
+        return Ok("token".to_string());
+    }
+    Err(HubError::UnknownPeer("the connection is neither a Unix socket nor TCP"))
+}
+
 /// Joins the text items of an MCP CallToolResult's content.
-fn result_text(result_json: &str) -> String {
+pub(crate) fn result_text(result_json: &str) -> String {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(result_json) else { return String::new() };
     let Some(content) = value.get("content").and_then(|content| content.as_array()) else { return String::new() };
     content
@@ -98,10 +115,12 @@ impl AgentService for HubService {
     }
 
     async fn call_tool(&self, request: Request<CallToolRequest>) -> Result<Response<CallToolResponse>, Status> {
+        let principal = principal(&request)?;
         let request = request.into_inner();
+        let caller = Caller { principal, session: request.session_id.clone() };
         tracing::debug!(app = %request.app, tool = %request.tool, "call");
         let arguments_json = if request.arguments_json.trim().is_empty() { "{}".to_string() } else { request.arguments_json };
-        let outcome = self.hub.call_tool(&request.app, &request.tool, arguments_json).await?;
+        let outcome = self.hub.call_tool(&caller, &request.app, &request.tool, arguments_json).await?;
         let text = result_text(&outcome.result_json);
         Ok(Response::new(CallToolResponse { result_json: outcome.result_json, is_error: outcome.is_error, text }))
     }

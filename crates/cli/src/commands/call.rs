@@ -24,7 +24,7 @@ pub async fn run(global: &GlobalOptions, output: &Output, call: CallArgs) -> Res
         app: call.app.clone(),
         tool: call.tool.clone(),
         arguments_json,
-        session_id: String::new(),
+        session_id: call.session.clone(),
     };
     let reply = connect(global).await?.call_tool(request).await?;
 

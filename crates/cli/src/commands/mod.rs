@@ -2,6 +2,7 @@
 //! request and prints the reply as text or JSON.
 
 mod apps;
+mod audit;
 mod call;
 mod check;
 mod spokes;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::args::{AppsCommand, Cli, Command, GlobalOptions};
+use crate::args::{AppsCommand, AuditCommand, Cli, Command, GlobalOptions};
 use crate::connect::Hub;
 use crate::output::Output;
 
@@ -34,6 +35,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Reload => status::reload(global, &output).await,
         Command::Version => status::version(&output),
         Command::Check => check::run(&output),
+        Command::Audit(AuditCommand::Verify(file)) => audit::verify(&output, &file.state),
+        Command::Audit(AuditCommand::Tail(tail)) => audit::tail(&output, &tail).await,
+        Command::Audit(AuditCommand::Export(export)) => audit::export(&output, &export),
     }
 }
 

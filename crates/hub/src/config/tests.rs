@@ -394,3 +394,31 @@ fn token_missing_or_folder_rejected() {
     let error = server_with_token(dir.0.clone()).read_token().unwrap_err();
     assert!(error.to_string().contains("not a regular file"), "{error}");
 }
+
+#[test]
+fn audit_records_arguments_only_when_asked() {
+    assert!(!parse("").expect("parse").audit.record_arguments);
+    assert!(parse("[audit]\nrecord_arguments = true\n").expect("parse").audit.record_arguments);
+    assert!(error_message("[audit]\nrecord_args = true\n").contains("record_args"));
+}
+
+#[test]
+fn flow_rules_default_on_and_allow_rules_parse() {
+    let config = parse("").expect("parse");
+    assert!(config.flow.rules.confidential);
+    assert!(config.flow.rules.verbatim);
+    assert!(config.flow.allow.is_empty());
+
+    let text = "[flow]\nverbatim_rule = false\n[[flow.allow]]\nsource = \"a\"\ntool = \"send\"\n";
+    let config = parse(text).expect("parse");
+    assert!(!config.flow.rules.verbatim);
+    assert_eq!(config.flow.allow[0].source, "a");
+    assert_eq!(config.flow.allow[0].tool, "send");
+    assert!(config.flow.allow[0].target.is_empty());
+}
+
+#[test]
+fn flow_allow_rule_needs_source_or_target() {
+    let message = error_message("[[flow.allow]]\ntool = \"send\"\n");
+    assert!(message.contains("flow.allow[0]"), "{message}");
+}

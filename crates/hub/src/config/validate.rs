@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::group::{lookup_group, GROUP_FILE};
-use super::{Config, PathsConfig, SandboxConfig, ServerConfig, SpokesConfig};
+use super::{AuditConfig, Config, PathsConfig, SandboxConfig, ServerConfig, SpokesConfig};
 use crate::manifest::paths::{absolute_normalized, is_root, under_any};
 use crate::manifest::validate::{check_range, invalid, show_duration, Invalid};
+use crate::flow::{AllowRule, FlowConfig, FlowRules};
 use crate::units::{format_size, parse_duration, parse_size};
 
 /// Ids below 65536 are the host's own users and groups.
@@ -35,6 +36,34 @@ pub(super) struct RawConfig {
     spokes: RawSpokes,
     #[serde(default)]
     sandbox: RawSandbox,
+    #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
+    flow: RawFlow,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFlow {
+    confidential_rule: Option<bool>,
+    verbatim_rule: Option<bool>,
+    #[serde(default)]
+    allow: Vec<RawAllow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllow {
+    principal: Option<String>,
+    source: Option<String>,
+    target: Option<String>,
+    tool: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    record_arguments: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,7 +110,33 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, Invalid> {
         paths: check_paths(raw.paths, base)?,
         spokes: check_spokes(raw.spokes)?,
         sandbox: check_sandbox(raw.sandbox)?,
+        audit: AuditConfig { record_arguments: raw.audit.record_arguments.unwrap_or(false) },
+        flow: check_flow(raw.flow)?,
     })
+}
+
+fn check_flow(raw: RawFlow) -> Result<FlowConfig, Invalid> {
+    let rules = FlowRules {
+        confidential: raw.confidential_rule.unwrap_or(true),
+        verbatim: raw.verbatim_rule.unwrap_or(true),
+    };
+    let mut allow = Vec::with_capacity(raw.allow.len());
+    for (index, rule) in raw.allow.into_iter().enumerate() {
+        let rule = AllowRule {
+            principal: rule.principal.unwrap_or_default(),
+            source: rule.source.unwrap_or_default(),
+            target: rule.target.unwrap_or_default(),
+            tool: rule.tool.unwrap_or_default(),
+        };
+        if rule.source.is_empty() && rule.target.is_empty() {
+            return Err(invalid(
+                &format!("flow.allow[{index}]"),
+                "a rule needs source or target; add a line such as target = \"notes\"".to_string(),
+            ));
+        }
+        allow.push(rule);
+    }
+    Ok(FlowConfig { rules, allow })
 }
 
 fn check_server(raw: RawServer, base: &Path) -> Result<ServerConfig, Invalid> {

@@ -43,6 +43,7 @@ pub struct Manifest {
     pub limits: LimitsConfig,
     pub network: NetworkConfig,
     pub tools: ToolsConfig,
+    pub data: DataConfig,
 }
 
 /// A bind mount of a host path into the sandbox.
@@ -90,12 +91,27 @@ pub enum NetworkMode {
 }
 
 impl NetworkMode {
+    /// Reports whether the app can send traffic beyond its own network namespace.
+    pub fn has_egress(self) -> bool {
+        match self {
+            NetworkMode::None => false,
+        }
+    }
+
     /// Returns the mode as written in a manifest.
     pub fn as_str(self) -> &'static str {
         match self {
             NetworkMode::None => "none",
         }
     }
+}
+
+/// How the hub treats the data the app returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataConfig {
+    /// The app's results are confidential, so a session that read them needs a decision before
+    /// it calls a destructive tool or an app with network egress.
+    pub confidential: bool,
 }
 
 /// The tools agents may call, and those whose calls change the outside world.

@@ -28,6 +28,14 @@ pub(crate) struct RawManifest {
     pub network: RawNetwork,
     #[serde(default)]
     pub tools: RawTools,
+    #[serde(default)]
+    pub data: RawData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawData {
+    pub confidential: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

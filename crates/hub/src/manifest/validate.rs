@@ -61,6 +61,7 @@ pub(crate) fn validate(raw: RawManifest) -> Result<Manifest, Invalid> {
         limits: check_limits(raw.limits)?,
         network: check_network(raw.network.mode)?,
         tools: check_tools(raw.tools)?,
+        data: super::DataConfig { confidential: raw.data.confidential.unwrap_or(false) },
     })
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bulkhead_proto::v1::{SpokeCallToolRequest, ToolDescriptor};
 use tokio::sync::Mutex;
 
+use crate::audit::AuditLog;
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::AppEntry;
@@ -29,14 +30,15 @@ pub struct CallOutcome {
 
 pub struct Supervisor {
     config: Arc<Config>,
+    audit: Arc<AuditLog>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Supervisor {
-    pub fn new(config: Arc<Config>) -> Arc<Supervisor> {
+    pub fn new(config: Arc<Config>, audit: Arc<AuditLog>) -> Arc<Supervisor> {
         let (shutting_down, _) = tokio::sync::watch::channel(false);
-        let supervisor = Arc::new(Supervisor { config, slots: Mutex::new(HashMap::new()), shutting_down });
+        let supervisor = Arc::new(Supervisor { config, audit, slots: Mutex::new(HashMap::new()), shutting_down });
         tokio::spawn(idle_sweeper(Arc::downgrade(&supervisor)));
         supervisor
     }
@@ -44,7 +46,7 @@ impl Supervisor {
     async fn slot(&self, app: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().await;
         let backoff = Backoff { base: self.config.spokes.restart_backoff, max: self.config.spokes.restart_backoff_max };
-        slots.entry(app.to_string()).or_insert_with(|| Arc::new(Slot::new(app, backoff))).clone()
+        slots.entry(app.to_string()).or_insert_with(|| Arc::new(Slot::new(app, backoff, self.audit.clone()))).clone()
     }
 
     fn check_running(&self) -> Result<(), HubError> {

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bulkhead_proto::v1::{ShutdownRequest, StartResponse};
 use bulkhead_sandbox::cgroup::SpokeCgroup;
+use serde_json::Value;
 use tokio::sync::{watch, Mutex};
 
 use super::channel::SpokeClient;
 use super::exit::SpokeExit;
 use super::launch::{self, Launched};
+use crate::audit::{fields, AuditLog};
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::AppEntry;
@@ -146,14 +148,16 @@ impl Backoff {
 
 pub struct Slot {
     app: String,
+    audit: Arc<AuditLog>,
     backoff: Backoff,
     inner: Mutex<Inner>,
 }
 
 impl Slot {
-    pub fn new(app: &str, backoff: Backoff) -> Slot {
+    pub fn new(app: &str, backoff: Backoff, audit: Arc<AuditLog>) -> Slot {
         Slot {
             app: app.to_string(),
+            audit,
             backoff,
             inner: Mutex::new(Inner {
                 state: SpokeState::Stopped,
@@ -208,6 +212,12 @@ impl Slot {
             elapsed_ms = u64::try_from(begun.elapsed().as_millis()).unwrap_or(u64::MAX),
             "spoke ready"
         );
+        let record = fields([
+            ("app", Value::from(self.app.as_str())),
+            ("pid", Value::from(running.runtime_pid)),
+            ("app_pid", Value::from(running.app_pid)),
+        ]);
+        self.audit.note("spoke_start", record).await;
         inner.state = SpokeState::Ready;
         inner.running = Some(running.clone());
         Ok(running)
@@ -269,6 +279,17 @@ impl Slot {
         } else {
             tracing::warn!(app = %self.app, pid = spoke.runtime_pid, reason = exit.reason(), "spoke exited: the app {exit}");
         }
+        let kind = match exit {
+            SpokeExit::Stopped => "spoke_stop",
+            SpokeExit::OutOfMemory { .. } => "spoke_oom",
+            _ => "spoke_crash",
+        };
+        let record = fields([
+            ("app", Value::from(self.app.as_str())),
+            ("pid", Value::from(spoke.runtime_pid)),
+            ("exit", Value::from(exit.to_string())),
+        ]);
+        self.audit.note(kind, record).await;
         if current {
             inner.running = None;
             inner.state = if exit == SpokeExit::Stopped { SpokeState::Stopped } else { SpokeState::Crashed };

@@ -1,0 +1,267 @@
+//! The flow guard's rules: whether a call may carry data from another app of the session.
+//!
+//! The rules are pure functions of the session's provenance, the target tool and the arguments,
+//! so they are tested without a hub.
+
+use std::collections::HashSet;
+
+/// The shortest verbatim run, in characters after collapsing whitespace, that counts as data
+/// copied from an earlier result.
+pub const MIN_VERBATIM_CHARS: usize = 16;
+
+/// The switches of the two rules, both on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowRules {
+    /// A session that read confidential data may not reach a destructive tool or an app with
+    /// network egress without a decision.
+    pub confidential: bool,
+    /// Arguments that repeat text of another app's earlier result need a decision.
+    pub verbatim: bool,
+}
+
+impl Default for FlowRules {
+    fn default() -> Self {
+        FlowRules {
+            confidential: true,
+            verbatim: true,
+        }
+    }
+}
+
+/// The rule that made a flow need a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Confidential,
+    Verbatim,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Confidential => "confidential",
+            Rule::Verbatim => "verbatim",
+        }
+    }
+
+    /// Describes why the rule fired, for error messages and approvers.
+    pub fn explain(self, source: &str) -> String {
+        match self {
+            Rule::Confidential => format!("the session read confidential data from app {source:?}"),
+            Rule::Verbatim => format!(
+                "the arguments repeat at least {MIN_VERBATIM_CHARS} characters of a result from app {source:?}"
+            ),
+        }
+    }
+}
+
+/// One earlier result of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub app: String,
+    /// Whether the app's manifest marks its data confidential.
+    pub confidential: bool,
+    /// The result's text with whitespace collapsed.
+    pub text: String,
+}
+
+/// The tool a call is about to reach.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub app: &'a str,
+    pub tool: &'a str,
+    pub destructive: bool,
+    pub egress: bool,
+}
+
+/// A flow from `source` into the target that needs a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub source: String,
+    pub rule: Rule,
+}
+
+/// Returns the first flow into `target` that needs a decision, or `None` when the call may go
+/// ahead. Results of the target app itself never count as a flow.
+pub fn check(
+    rules: FlowRules,
+    session: &[Provenance],
+    target: Target<'_>,
+    arguments_json: &str,
+) -> Option<Flow> {
+    let others = || session.iter().filter(|result| result.app != target.app);
+    if rules.confidential && (target.destructive || target.egress) {
+        if let Some(result) = others().find(|result| result.confidential) {
+            return Some(Flow {
+                source: result.app.clone(),
+                rule: Rule::Confidential,
+            });
+        }
+    }
+    if rules.verbatim {
+        let arguments = collapse_whitespace(&argument_text(arguments_json));
+        let windows = windows(&arguments);
+        if !windows.is_empty() {
+            if let Some(result) = others().find(|result| shares_window(&result.text, &windows)) {
+                return Some(Flow {
+                    source: result.app.clone(),
+                    rule: Rule::Verbatim,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Replaces every run of whitespace with one space and trims both ends.
+pub fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Joins the string values of a JSON document, at any depth, with spaces. Text that is not JSON is
+/// returned as it is, so that it is still checked.
+pub fn argument_text(arguments_json: &str) -> String {
+    fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(text) => out.push(text.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            serde_json::Value::Object(object) => object.values().for_each(|item| walk(item, out)),
+            other => out.push(other.to_string()),
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(arguments_json) {
+        Ok(value) => {
+            let mut parts = Vec::new();
+            walk(&value, &mut parts);
+            parts.join(" ")
+        }
+        Err(_) => arguments_json.to_string(),
+    }
+}
+
+/// Collects every run of [`MIN_VERBATIM_CHARS`] characters in `text`.
+fn windows(text: &str) -> HashSet<&str> {
+    let starts: Vec<usize> = text
+        .char_indices()
+        .map(|(index, _)| index)
+        .chain([text.len()])
+        .collect();
+    starts
+        .windows(MIN_VERBATIM_CHARS + 1)
+        .map(|bounds| &text[bounds[0]..bounds[MIN_VERBATIM_CHARS]])
+        .collect()
+}
+
+fn shares_window(text: &str, windows: &HashSet<&str>) -> bool {
+    let starts: Vec<usize> = text
+        .char_indices()
+        .map(|(index, _)| index)
+        .chain([text.len()])
+        .collect();
+    starts
+        .windows(MIN_VERBATIM_CHARS + 1)
+        .any(|bounds| windows.contains(&text[bounds[0]..bounds[MIN_VERBATIM_CHARS]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(app: &str, confidential: bool, text: &str) -> Provenance {
+        Provenance {
+            app: app.into(),
+            confidential,
+            text: collapse_whitespace(text),
+        }
+    }
+
+    fn target(destructive: bool) -> Target<'static> {
+        Target {
+            app: "repo_public",
+            tool: "create_pr",
+            destructive,
+            egress: false,
+        }
+    }
+
+    #[test]
+    fn confidential_read_guards_destructive_tool() {
+        let session = [result("repo_private", true, "hello")];
+        let flow = check(FlowRules::default(), &session, target(true), "{}").expect("a flow");
+        assert_eq!(
+            flow,
+            Flow {
+                source: "repo_private".into(),
+                rule: Rule::Confidential
+            }
+        );
+        assert_eq!(
+            check(FlowRules::default(), &session, target(false), "{}"),
+            None
+        );
+    }
+
+    #[test]
+    fn confidential_rule_can_be_turned_off() {
+        let session = [result("repo_private", true, "hello")];
+        let rules = FlowRules {
+            confidential: false,
+            verbatim: true,
+        };
+        assert_eq!(check(rules, &session, target(true), "{}"), None);
+    }
+
+    #[test]
+    fn verbatim_copy_across_whitespace_is_found() {
+        let session = [result(
+            "mail",
+            false,
+            "the launch code is   ALPHA-7\n TANGO today",
+        )];
+        let arguments = r#"{"body": "note: code is ALPHA-7 TANGO\ttoday"}"#;
+        let flow = check(FlowRules::default(), &session, target(false), arguments).expect("a flow");
+        assert_eq!(
+            flow,
+            Flow {
+                source: "mail".into(),
+                rule: Rule::Verbatim
+            }
+        );
+    }
+
+    #[test]
+    fn verbatim_needs_sixteen_characters() {
+        let session = [result("mail", false, "0123456789abcdefXYZ")];
+        let short = r#"{"body": "0123456789abcde"}"#;
+        assert_eq!(
+            check(FlowRules::default(), &session, target(false), short),
+            None
+        );
+        let long = r#"{"body": "0123456789abcdef"}"#;
+        assert!(check(FlowRules::default(), &session, target(false), long).is_some());
+    }
+
+    #[test]
+    fn own_results_are_no_flow() {
+        let session = [result(
+            "repo_public",
+            true,
+            "issue text that is long enough",
+        )];
+        let arguments = r#"{"body": "issue text that is long enough"}"#;
+        assert_eq!(
+            check(FlowRules::default(), &session, target(true), arguments),
+            None
+        );
+    }
+
+    #[test]
+    fn multibyte_text_is_windowed_by_character() {
+        let session = [result(
+            "notes",
+            false,
+            "ünïcödé text wïth áccents everywhere",
+        )];
+        let arguments = r#"{"q": "text wïth áccents ev"}"#;
+        assert!(check(FlowRules::default(), &session, target(false), arguments).is_some());
+    }
+}
