@@ -5,6 +5,7 @@
 //! - `supervisor`: spoke lifecycles: start on first call, idle stop, crash backoff, shutdown.
 //! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
 //!   daemon's signal handling.
+//! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -14,6 +15,7 @@ pub mod error;
 pub mod hub;
 pub mod manifest;
 pub mod notify;
+pub mod reconcile;
 pub mod registry;
 pub mod server;
 pub mod service;
