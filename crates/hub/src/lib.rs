@@ -5,14 +5,17 @@
 //! - `supervisor`: spoke lifecycles: start on first call, idle stop, crash backoff, shutdown.
 //! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
 //!   daemon's signal handling.
+//! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
 //! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod app_logs;
 pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod hub;
+pub mod logs_service;
 pub mod manifest;
 pub mod notify;
 pub mod reconcile;

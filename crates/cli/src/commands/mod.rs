@@ -3,6 +3,7 @@
 
 mod apps;
 mod call;
+mod logs;
 mod spokes;
 mod status;
 mod tools;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Spokes => spokes::run(global, &output).await,
         Command::Status => status::status(global, &output).await,
         Command::Reload => status::reload(global, &output).await,
+        Command::Logs(logs) => logs::run(global, &output, logs).await,
         Command::Version => status::version(&output),
     }
 }

@@ -321,6 +321,8 @@ async fn forward_logs(app: String, stderr: tokio::process::ChildStderr) {
     let mut in_window = 0u32;
     let mut dropped = 0u64;
     while let Ok(Some(line)) = lines.next_line().await {
+        // The per-app buffer has its own byte cap, so it keeps lines that the rate limit drops.
+        crate::app_logs::global().push(&app, line.clone());
         if window.elapsed() >= Duration::from_secs(1) {
             if dropped > 0 {
                 tracing::warn!(app = %app, dropped, "spoke log lines dropped by the rate limit");
