@@ -76,7 +76,7 @@ impl AppLogs {
                 log.bytes -= dropped.text.len();
             }
         }
-        // Fails only when nobody follows, which is fine.
+        // Sending fails only when the app has no follower, and then the line is only kept.
         let _ = log.followers.send(entry);
     }
 
@@ -104,7 +104,8 @@ impl AppLogs {
     }
 }
 
-/// The hub's one store. The spoke launcher writes each stderr line here, and LogService reads it.
+/// Returns the hub's one store. The spoke launcher writes each stderr line here, and LogService
+/// reads it.
 pub fn global() -> &'static AppLogs {
     static LOGS: OnceLock<AppLogs> = OnceLock::new();
     LOGS.get_or_init(|| AppLogs::new(MAX_BYTES_PER_APP))
