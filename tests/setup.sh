@@ -4,6 +4,8 @@
 #   build/pygen          Python gRPC stubs generated from proto/
 #   build/apps/mcp-time  the MCP server mcp-server-time from PyPI, in a venv of its own
 #   build/apps/mcp-fs    the MCP server @modelcontextprotocol/server-filesystem from npm
+#   build/debian-bookworm  a minimal Debian root with systemd, made by debootstrap
+# and, when missing, Debian's systemd, debootstrap and systemd-container packages.
 # Each step leaves a stamp file and is skipped while the stamp is newer than its inputs, so a
 # second run installs nothing. It uses python3 and npm from PATH and works from any directory.
 set -euo pipefail
@@ -71,7 +73,34 @@ setup_fs_app() {
 }
 
 mkdir -p "$BUILD/apps"
+# systemd-analyze checks the unit files. Debian ships it in the systemd package.
+setup_systemd_tools() {
+    command -v systemd-analyze >/dev/null && return 0
+    say "installing the systemd package for systemd-analyze"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null \
+        || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+}
+
+# A minimal Debian root with systemd, for tests/test_systemd.py to boot with systemd-nspawn. The
+# stamp inside it marks a finished debootstrap, so reruns reuse it.
+setup_debian_root() {
+    local root="$BUILD/debian-bookworm"
+    [[ -f "$root/.bulkhead-stamp" ]] && return 0
+    if ! command -v debootstrap >/dev/null || ! command -v systemd-nspawn >/dev/null; then
+        say "installing debootstrap and systemd-container"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap systemd-container >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap systemd-container >/dev/null; }
+    fi
+    say "building a minimal Debian bookworm root with systemd at ${root#"$ROOT"/}"
+    rm -rf "$root.tmp" "$root"
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$root.tmp" >/dev/null
+    touch "$root.tmp/.bulkhead-stamp"
+    mv "$root.tmp" "$root"
+}
+
 setup_test_venv
+setup_systemd_tools
+setup_debian_root
 generate_stubs
 setup_time_app
 setup_fs_app

@@ -76,6 +76,8 @@ pub enum Command {
     /// Verify, show or export the hub's audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Print an app's captured stderr, the last 1 MiB kept by the hub
+    Logs(LogsArgs),
 
     /// Print the version of this client
     Version,
@@ -159,6 +161,17 @@ pub struct ToolsArgs {
     /// Only list the tools of this app
     #[arg(value_name = "APP")]
     pub app: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Name of the app
+    #[arg(value_name = "APP")]
+    pub app: String,
+
+    /// Keep printing new lines until interrupted
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

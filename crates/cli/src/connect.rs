@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use bulkhead_proto::v1::agent_service_client::AgentServiceClient;
+use bulkhead_proto::v1::log_service_client::LogServiceClient;
 use bulkhead_proto::v1::operator_service_client::OperatorServiceClient;
 use bulkhead_proto::v1::{
     CallToolRequest, CallToolResponse, GetStatusRequest, GetStatusResponse, ListAppsRequest,
     ListAppsResponse, ListSpokesRequest, ListSpokesResponse, ListToolsRequest, ListToolsResponse,
     RegisterAppRequest, RegisterAppResponse, ReloadRequest, ReloadResponse, RemoveAppRequest,
 };
+use bulkhead_proto::v1::{LogLine, StreamLogsRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -26,6 +28,7 @@ const PLACEHOLDER_URI: &str = "http://[::]:50051";
 pub struct Hub {
     agent: AgentServiceClient<Channel>,
     operator: OperatorServiceClient<Channel>,
+    logs: LogServiceClient<Channel>,
     socket: PathBuf,
     timeout: Duration,
 }
@@ -46,7 +49,8 @@ impl Hub {
 
         Ok(Hub {
             agent: AgentServiceClient::new(channel.clone()),
-            operator: OperatorServiceClient::new(channel),
+            operator: OperatorServiceClient::new(channel.clone()),
+            logs: LogServiceClient::new(channel),
             socket: socket.to_path_buf(),
             timeout,
         })
@@ -102,6 +106,23 @@ impl Hub {
         let request = self.request(ReloadRequest {});
         let reply = self.operator.reload(request).await;
         self.finish(reply, "Reload")
+    }
+
+    /// Opens the stream of `app`'s stderr lines. With `follow` the stream has no deadline, because
+    /// it stays open until the user interrupts it.
+    pub async fn stream_logs(&mut self, app: String, follow: bool) -> Result<tonic::Streaming<LogLine>> {
+        let request = if follow {
+            Request::new(StreamLogsRequest { app, follow })
+        } else {
+            self.request(StreamLogsRequest { app, follow })
+        };
+        let reply = self.logs.stream_logs(request).await;
+        self.finish(reply, "StreamLogs")
+    }
+
+    /// Turns an error in the middle of a log stream into the same one-line message as a failed call.
+    pub fn stream_error(&self, status: Status) -> anyhow::Error {
+        self.finish::<()>(Err(status), "StreamLogs").unwrap_err()
     }
 
     /// Wraps a message in a request whose `grpc-timeout` header is the deadline. tonic enforces

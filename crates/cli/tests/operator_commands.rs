@@ -168,11 +168,16 @@ async fn status_line() {
 
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     let expected = format!(
-        "bulkheadd 0.1.0, up 2h 3m, 2 apps, 1 spoke, socket {}, 1 manifest problem (see `bulkhead \
-         apps list`)\n",
+        "bulkheadd 0.1.0, up 2h 3m, 2 apps, 1 spoke, 3 pending approvals, socket {}, 1 manifest \
+         problem (see `bulkhead apps list`)",
         hub.socket.display()
     );
-    assert_eq!(stdout(&output), expected);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], expected);
+    assert!(lines[1].starts_with("APP"), "no spoke table header: {text}");
+    assert!(lines[2].starts_with("notes") && lines[2].contains("ready") && lines[2].contains("25.5 MiB"), "{text}");
+    assert!(lines[3].starts_with("mail") && lines[3].contains("backoff"), "{text}");
 }
 
 #[tokio::test]
@@ -188,8 +193,16 @@ async fn status_json() {
         "spokes": 1,
         "manifest_problems": 1,
         "socket": hub.socket.display().to_string(),
+        "pending_approvals": 3,
     });
-    assert_eq!(stdout_json(&output), expected);
+    let mut status = stdout_json(&output);
+    let spokes = status.as_object_mut().and_then(|object| object.remove("spoke_list"));
+    assert_eq!(status, expected);
+    let spokes = spokes.expect("spoke_list in the status JSON");
+    assert_eq!(spokes[0]["app"], "notes");
+    assert_eq!(spokes[0]["state"], "ready");
+    assert_eq!(spokes[0]["memory_bytes"], 25 * 1024 * 1024 + 512 * 1024);
+    assert_eq!(spokes[1]["state"], "backoff");
 }
 
 #[tokio::test]

@@ -30,6 +30,12 @@ pub enum DaemonError {
     StateDir { path: String, source: std::io::Error },
     #[error("cannot listen on {address}: {source}")]
     Tcp { address: String, source: std::io::Error },
+    #[error(transparent)]
+    Reconcile(#[from] crate::reconcile::ReconcileError),
+    #[error("the startup reconcile task failed: {0}")]
+    ReconcileTask(String),
+    #[error("cannot use the socket passed by the service manager (LISTEN_FDS): {0}; pass exactly one Unix stream socket, or start bulkheadd without socket activation")]
+    ListenFds(std::io::Error),
     #[error("cannot install the {0} handler: {1}")]
     Signal(&'static str, std::io::Error),
 }
@@ -40,6 +46,18 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let state = &config.paths.state;
     std::fs::create_dir_all(state)
         .map_err(|source| DaemonError::StateDir { path: state.display().to_string(), source })?;
+    let state_dir = state.clone();
+    let reconciled = tokio::task::spawn_blocking(move || crate::reconcile::reconcile(&state_dir))
+        .await
+        .map_err(|error| DaemonError::ReconcileTask(error.to_string()))??;
+    if reconciled.leftover_spokes > 0 {
+        tracing::info!(
+            leftover_spokes = reconciled.leftover_spokes,
+            removed_cgroups = reconciled.removed_cgroups,
+            failed_cgroups = reconciled.failed_cgroups,
+            "removed the spokes left by the previous run"
+        );
+    }
     let registry = Registry::load(&config.paths.apps, state, config.sandbox.uid_base, config.sandbox.uid_count)?;
     let audit = AuditLog::open(state, config.audit.record_arguments)?;
     let hub = Hub::new(config.clone(), registry, audit);
@@ -54,7 +72,15 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     };
 
     let socket = &config.server.socket;
-    let unix = server::bind_unix(socket, config.server.socket_gid)?;
+    let activated = activated_listener()?;
+    let socket_activated = activated.is_some();
+    let unix = match activated {
+        Some(listener) => {
+            tracing::info!(socket = %socket.display(), "serving on the socket passed by the service manager");
+            listener
+        }
+        None => server::bind_unix(socket, config.server.socket_gid)?,
+    };
     let routes = server::routes(hub.clone()).await?;
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(server::serve_unix(unix, routes.clone(), stopped(stop_rx.clone())));
@@ -69,7 +95,10 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
 
     let (apps, problems) = hub.apps().await;
     tracing::info!(socket = %socket.display(), apps = apps.len(), problems = problems.len(), "bulkheadd serving");
-    notify::ready(&format!("serving {} apps", apps.len()));
+    let status = notify::hub_status_line(&hub).await;
+    notify::ready(&status);
+    let watchdog = notify::spawn_watchdog();
+    let status_updates = notify::spawn_status_updates(hub.clone(), status);
 
     loop {
         tokio::select! {
@@ -79,7 +108,7 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
                 tracing::info!("SIGHUP received; reloading manifests");
                 notify::reloading();
                 match hub.reload().await {
-                    Ok((apps, _)) => notify::ready(&format!("serving {apps} apps")),
+                    Ok(_) => notify::ready(&notify::hub_status_line(&hub).await),
                     Err(error) => {
                         tracing::error!("reload failed: {error}");
                         notify::ready("reload failed; serving the previous apps");
@@ -94,13 +123,51 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
 
     notify::stopping();
+    status_updates.abort();
     stop_tx.send_replace(true);
     hub.supervisor.shutdown().await;
     let _ = tokio::time::timeout(SERVER_DRAIN, async { while servers.join_next().await.is_some() {} }).await;
     servers.abort_all();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    // A socket passed by the service manager stays: the socket unit owns it and queues new
+    // connections until the next start.
+    if socket_activated {
+        tracing::info!("bulkheadd stopped");
+        return Ok(());
+    }
     if let Err(error) = std::fs::remove_file(socket) {
         tracing::warn!(socket = %socket.display(), "cannot remove the socket: {error}");
     }
     tracing::info!("bulkheadd stopped");
     Ok(())
+}
+
+/// Returns the Unix listener that the service manager passed through LISTEN_FDS, or None when
+/// bulkheadd was not socket-activated. More than one descriptor, or one that is not a Unix stream
+/// socket, is an error rather than a silent fallback to binding.
+fn activated_listener() -> Result<Option<tokio::net::UnixListener>, DaemonError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    let mut fds = sd_notify::listen_fds().map_err(DaemonError::ListenFds)?;
+    let count = fds.len();
+    let Some(fd) = fds.next() else { return Ok(None) };
+    if count != 1 {
+        let message = format!("{count} descriptors were passed, but bulkheadd serves exactly one socket");
+        return Err(DaemonError::ListenFds(std::io::Error::new(std::io::ErrorKind::InvalidInput, message)));
+    }
+    // SAFETY: sd_notify::listen_fds checked LISTEN_PID against our pid, so fd 3 was passed to this
+    // process by the service manager and nothing else in bulkheadd owns or closes it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let kind = nix::sys::socket::getsockopt(&owned, nix::sys::socket::sockopt::SockType).map_err(|errno| DaemonError::ListenFds(errno.into()))?;
+    let address = nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(owned.as_raw_fd());
+    if kind != nix::sys::socket::SockType::Stream || address.is_err() {
+        let message = format!("descriptor {fd} is not a Unix stream socket");
+        return Err(DaemonError::ListenFds(std::io::Error::new(std::io::ErrorKind::InvalidInput, message)));
+    }
+    let listener = std::os::unix::net::UnixListener::from(owned);
+    listener.set_nonblocking(true).map_err(DaemonError::ListenFds)?;
+    let listener = tokio::net::UnixListener::from_std(listener).map_err(DaemonError::ListenFds)?;
+    Ok(Some(listener))
 }

@@ -34,6 +34,12 @@ impl Hub {
         self.started.elapsed()
     }
 
+    /// Returns the number of permission requests that wait for an approver's decision.
+    /// NOTE: always 0 until the hub has an approval broker.
+    pub fn pending_approvals(&self) -> usize {
+        0
+    }
+
     pub async fn app(&self, name: &str) -> Result<AppEntry, HubError> {
         self.registry.read().await.get(name)
     }

@@ -7,17 +7,22 @@
 //!   daemon's signal handling.
 //! - `audit`: the hash-chained audit log of calls, registrations and spoke lifecycles.
 //! - `flow`: sessions, the flow guard's rules and the broker's decisions on cross-app flows.
+//! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
+//! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod app_logs;
 pub mod audit;
 pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod flow;
 pub mod hub;
+pub mod logs_service;
 pub mod manifest;
 pub mod notify;
+pub mod reconcile;
 pub mod registry;
 pub mod server;
 pub mod service;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bulkhead_proto::v1::agent_service_server::AgentServiceServer;
+use bulkhead_proto::v1::log_service_server::LogServiceServer;
 use bulkhead_proto::v1::operator_service_server::OperatorServiceServer;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
@@ -13,6 +14,7 @@ use tonic::service::Routes;
 use tonic::{Request, Status};
 
 use crate::hub::Hub;
+use crate::logs_service::LogsService;
 use crate::service::HubService;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +59,7 @@ pub fn bind_unix(path: &Path, group: Option<u32>) -> Result<UnixListener, Server
 
 /// Builds the routes every listener serves.
 pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
-    let service = HubService::new(hub);
+    let service = HubService::new(hub.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AgentServiceServer<HubService>>().await;
     health.set_serving::<OperatorServiceServer<HubService>>().await;
@@ -68,6 +70,7 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
         .map_err(|error| ServerError::Reflection(error.to_string()))?;
     let mut routes = Routes::new(AgentServiceServer::new(service.clone()));
     routes = routes.add_service(OperatorServiceServer::new(service));
+    routes = routes.add_service(LogServiceServer::new(LogsService::new(hub)));
     routes = routes.add_service(health_service);
     routes = routes.add_service(reflection);
     Ok(routes)

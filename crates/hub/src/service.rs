@@ -176,6 +176,7 @@ impl OperatorService for HubService {
             spokes: u32::try_from(running).unwrap_or(u32::MAX),
             manifest_problems: u32::try_from(problems.len()).unwrap_or(u32::MAX),
             socket: self.hub.config.server.socket.display().to_string(),
+            pending_approvals: u32::try_from(self.hub.pending_approvals()).unwrap_or(u32::MAX),
         }))
     }
 

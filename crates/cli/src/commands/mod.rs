@@ -5,6 +5,7 @@ mod apps;
 mod audit;
 mod call;
 mod check;
+mod logs;
 mod spokes;
 mod status;
 mod tools;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Spokes => spokes::run(global, &output).await,
         Command::Status => status::status(global, &output).await,
         Command::Reload => status::reload(global, &output).await,
+        Command::Logs(logs) => logs::run(global, &output, logs).await,
         Command::Version => status::version(&output),
         Command::Check => check::run(&output),
         Command::Audit(AuditCommand::Verify(file)) => audit::verify(&output, &file.state),

@@ -14,7 +14,7 @@ use crate::units::format_bytes;
 
 /// A spoke as `--json` prints it, with numbers as JSON numbers.
 #[derive(Debug, Serialize)]
-struct SpokeJson {
+pub(super) struct SpokeJson {
     app: String,
     pid: u32,
     app_pid: u32,
@@ -62,7 +62,7 @@ pub async fn run(global: &GlobalOptions, output: &Output) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn spoke_table(spokes: &[Spoke]) -> Table {
+pub(super) fn spoke_table(spokes: &[Spoke]) -> Table {
     let mut table = Table::new(&[
         "APP",
         "STATE",

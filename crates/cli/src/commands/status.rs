@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::apps::{warn_problems, ProblemJson};
 use super::connect;
+use super::spokes::{spoke_table, SpokeJson};
 use crate::args::GlobalOptions;
 use crate::output::Output;
 use crate::units::{count, format_uptime};
@@ -20,6 +21,8 @@ struct StatusJson {
     spokes: u32,
     manifest_problems: u32,
     socket: String,
+    pending_approvals: u32,
+    spoke_list: Vec<SpokeJson>,
 }
 
 #[derive(Serialize)]
@@ -36,6 +39,7 @@ struct VersionJson {
 pub async fn status(global: &GlobalOptions, output: &Output) -> Result<ExitCode> {
     let mut hub = connect(global).await?;
     let mut reply = hub.get_status().await?;
+    let spokes = hub.list_spokes().await?.spokes;
     if reply.socket.is_empty() {
         reply.socket = hub.socket().display().to_string();
     }
@@ -48,10 +52,15 @@ pub async fn status(global: &GlobalOptions, output: &Output) -> Result<ExitCode>
             spokes: reply.spokes,
             manifest_problems: reply.manifest_problems,
             socket: reply.socket,
+            pending_approvals: reply.pending_approvals,
+            spoke_list: spokes.into_iter().map(SpokeJson::from).collect(),
         };
         output.print_json(&status)?;
     } else {
         output.print_text(&status_line(&reply))?;
+        if !spokes.is_empty() {
+            output.print_table(&spoke_table(&spokes), false)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -82,15 +91,16 @@ pub fn version(output: &Output) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Formats the one-line status, such as "bulkheadd 0.1.0, up 2h 3m, 3 apps, 1 spoke, socket
-/// /run/bulkhead/hub.sock, 0 manifest problems".
+/// Formats the one-line status, such as "bulkheadd 0.1.0, up 2h 3m, 3 apps, 1 spoke, 0 pending
+/// approvals, socket /run/bulkhead/hub.sock, 0 manifest problems".
 fn status_line(status: &GetStatusResponse) -> String {
     let mut line = format!(
-        "bulkheadd {}, up {}, {}, {}, socket {}, {}",
+        "bulkheadd {}, up {}, {}, {}, {}, socket {}, {}",
         status.version,
         format_uptime(status.uptime_seconds),
         count(status.apps.into(), "app"),
         count(status.spokes.into(), "spoke"),
+        count(status.pending_approvals.into(), "pending approval"),
         status.socket,
         count(status.manifest_problems.into(), "manifest problem"),
     );
@@ -112,6 +122,7 @@ mod tests {
             spokes: 1,
             manifest_problems,
             socket: "/run/bulkhead/hub.sock".into(),
+            pending_approvals: 0,
         }
     }
 
@@ -119,8 +130,8 @@ mod tests {
     fn status_line_without_problems() {
         assert_eq!(
             status_line(&status(0)),
-            "bulkheadd 0.1.0, up 2h 3m, 3 apps, 1 spoke, socket /run/bulkhead/hub.sock, 0 \
-             manifest problems"
+            "bulkheadd 0.1.0, up 2h 3m, 3 apps, 1 spoke, 0 pending approvals, socket \
+             /run/bulkhead/hub.sock, 0 manifest problems"
         );
     }
 

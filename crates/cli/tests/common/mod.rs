@@ -379,6 +379,7 @@ impl OperatorService for Mock {
             spokes: 1,
             manifest_problems: 1,
             socket: self.socket.display().to_string(),
+            pending_approvals: 3,
         }))
     }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use bulkhead_proto::v1::{StartRequest, StartResponse};
 use bulkhead_sandbox::cgroup::{Limits, SpokeCgroup};
+
+use crate::reconcile::LedgerEntry;
 use bulkhead_sandbox::launch::LaunchSpec;
 use bulkhead_sandbox::mounts::{Bind, MountPlan};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -23,6 +25,8 @@ const SANDBOX_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    #[error(transparent)]
+    Ledger(#[from] crate::reconcile::ReconcileError),
     #[error("cannot create the spoke's cgroup: {0}")]
     Cgroup(String),
     #[error("invalid mount plan: {0}")]
@@ -52,6 +56,8 @@ pub struct Launched {
     pub app_pid: u32,
     pub client: SpokeClient,
     pub cgroup: SpokeCgroup,
+    /// The ledger file that names the cgroup, deleted once the cgroup is removed.
+    pub ledger: LedgerEntry,
     pub catalog: StartResponse,
     pub started_at: SystemTime,
 }
@@ -68,13 +74,22 @@ pub async fn launch(config: &Config, entry: &AppEntry) -> Result<Launched, Launc
     };
     let cgroup_name = format!("{}-{}", manifest.name, &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let cgroup = SpokeCgroup::create(&cgroup_name, &limits).map_err(|error| LaunchError::Cgroup(error.to_string()))?;
+    let ledger = match LedgerEntry::record(&config.paths.state, &cgroup_name, &cgroup.dirs()) {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            super::slot::remove_cgroup(&manifest.name, cgroup).await;
+            return Err(error.into());
+        }
+    };
     match start_in_cgroup(config, entry, &cgroup).await {
         Ok((launcher, runtime_pid, client, catalog)) => {
             let app_pid = host_child_pid(runtime_pid).unwrap_or(0);
-            Ok(Launched { launcher, runtime_pid, app_pid, client, cgroup, catalog, started_at: SystemTime::now() })
+            Ok(Launched { launcher, runtime_pid, app_pid, client, cgroup, ledger, catalog, started_at: SystemTime::now() })
         }
         Err(error) => {
-            super::slot::remove_cgroup(&manifest.name, cgroup).await;
+            if super::slot::remove_cgroup(&manifest.name, cgroup).await {
+                ledger.remove();
+            }
             Err(error)
         }
     }
@@ -298,6 +313,8 @@ async fn forward_logs(app: String, stderr: tokio::process::ChildStderr) {
     let mut in_window = 0u32;
     let mut dropped = 0u64;
     while let Ok(Some(line)) = lines.next_line().await {
+        // The per-app buffer has its own byte cap, so it keeps lines that the rate limit drops.
+        crate::app_logs::global().push(&app, line.clone());
         if window.elapsed() >= Duration::from_secs(1) {
             if dropped > 0 {
                 tracing::warn!(app = %app, dropped, "spoke log lines dropped by the rate limit");

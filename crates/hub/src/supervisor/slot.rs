@@ -231,7 +231,7 @@ impl Slot {
 
     /// Starts the task that waits for the launcher's exit and records it.
     fn watch(self: &Arc<Self>, launched: Launched, limit_bytes: u64) -> Arc<RunningSpoke> {
-        let Launched { mut launcher, runtime_pid, app_pid, client, cgroup, catalog, started_at } = launched;
+        let Launched { mut launcher, runtime_pid, app_pid, client, cgroup, ledger, catalog, started_at } = launched;
         let (exit_tx, exit_rx) = watch::channel(None);
         let running = Arc::new(RunningSpoke {
             client,
@@ -263,7 +263,9 @@ impl Slot {
                 }
             };
             if let Some(cgroup) = cgroup {
-                remove_cgroup(&slot.app, cgroup).await;
+                if remove_cgroup(&slot.app, cgroup).await {
+                    ledger.remove();
+                }
             }
             slot.record_exit(&spoke, exit.clone()).await;
             exit_tx.send_replace(Some(exit));
@@ -373,8 +375,9 @@ impl Slot {
 }
 
 /// Removes a spoke's cgroup off the async workers, because killing stragglers and retrying rmdir can
-/// block for seconds. The `bulkhead` folder above it goes too once it is empty.
-pub async fn remove_cgroup(app: &str, cgroup: SpokeCgroup) {
+/// block for seconds. The `bulkhead` folder above it goes too once it is empty. Returns whether the
+/// cgroup was removed.
+pub async fn remove_cgroup(app: &str, cgroup: SpokeCgroup) -> bool {
     let parents: Vec<std::path::PathBuf> =
         cgroup.dirs().iter().filter_map(|dir| dir.parent().map(std::path::Path::to_path_buf)).collect();
     let removed = tokio::task::spawn_blocking(move || {
@@ -387,8 +390,14 @@ pub async fn remove_cgroup(app: &str, cgroup: SpokeCgroup) {
     })
     .await;
     match removed {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(app, "cannot remove the spoke's cgroup: {error}"),
-        Err(error) => tracing::warn!(app, "the cgroup removal task failed: {error}"),
+        Ok(Ok(())) => true,
+        Ok(Err(error)) => {
+            tracing::warn!(app, "cannot remove the spoke's cgroup: {error}");
+            false
+        }
+        Err(error) => {
+            tracing::warn!(app, "the cgroup removal task failed: {error}");
+            false
+        }
     }
 }

@@ -1,0 +1,229 @@
+"""bulkhead under a real systemd: a minimal Debian root booted with systemd-nspawn, with bulkhead
+installed by `make install DESTDIR=...`.
+
+tests/setup.sh installs debootstrap and systemd-container and builds the cached root under build/.
+Each test run boots a temporary copy of it, so the cache stays clean.
+
+NOTE: no test here calls a tool inside the container. On a host with cgroup v1 controllers,
+systemd-nspawn mounts them read-only in the container, so a spoke cannot get its cgroup there and
+fails to start. The lifecycle checks below run no spoke.
+"""
+
+import json
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from harness import BUILD, REPO, wait_until
+
+CACHED_ROOT = BUILD / "debian-bookworm"
+ROOT_STAMP = CACHED_ROOT / ".bulkhead-stamp"
+BOOT_TIMEOUT = 60.0
+
+
+class Container:
+    """One booted systemd-nspawn container, reached with nsenter into its PID 1's namespaces."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.name = f"bulkhead-test-{uuid.uuid4().hex[:8]}"
+        self.log_path = root.parent / "nspawn.log"
+        self.process: subprocess.Popen | None = None
+        self.leader = 0
+
+    def boot(self) -> None:
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                ["systemd-nspawn", "--boot", "--quiet", "--register=no", "--keep-unit", f"--machine={self.name}", "-D", str(self.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        if not wait_until(self.find_leader, 20.0, interval=0.2):
+            raise AssertionError(f"systemd-nspawn started no container init within 20 s\n{self.log_tail()}")
+
+        def booted():
+            state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
+            return state in ("running", "degraded")
+
+        if not wait_until(booted, BOOT_TIMEOUT, interval=0.5):
+            raise AssertionError(f"this machine cannot boot the container: systemd did not reach running within {BOOT_TIMEOUT} s\n{self.log_tail()}")
+
+    def find_leader(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"systemd-nspawn exited with {self.process.returncode}\n{self.log_tail()}")
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        for child in children:
+            try:
+                if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+                    self.leader = int(child)
+                    return True
+            except FileNotFoundError:
+                continue
+        return False
+
+    def run(self, *command: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            ["nsenter", "-t", str(self.leader), "-a", *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} exited {done.returncode} in the container:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def show(self, *properties: str) -> dict[str, str]:
+        text = self.run("systemctl", "show", "bulkhead", *(f"--property={name}" for name in properties)).stdout
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def journal(self, *options: str) -> str:
+        return self.run("journalctl", "-u", "bulkhead", "--no-pager", *options).stdout
+
+    def shutdown(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        if self.leader:
+            self.run("systemctl", "poweroff", check=False)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()[-30:]
+        except FileNotFoundError:
+            return "(no systemd-nspawn output)"
+        return "--- systemd-nspawn output ---\n" + "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def container(root_privileges):
+    for tool in ("systemd-nspawn", "nsenter"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing; run tests/setup.sh, which installs systemd-container")
+    if not ROOT_STAMP.exists():
+        pytest.fail(f"the Debian root {CACHED_ROOT} is missing; run tests/setup.sh to build it with debootstrap")
+
+    workdir = Path(tempfile.mkdtemp(prefix="bh-nspawn-", dir="/tmp"))
+    root = workdir / "root"
+    instance = Container(root)
+    try:
+        subprocess.run(["cp", "-a", str(CACHED_ROOT), str(root)], check=True, timeout=300)
+        install = subprocess.run(
+            ["make", "-s", "-C", str(REPO), "install", f"DESTDIR={root}", "PREFIX=/usr"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        assert install.returncode == 0, f"make install DESTDIR={root} failed:\n{install.stdout}\n{install.stderr}"
+        examples = root / "usr/share/bulkhead/examples/apps.d"
+        shutil.copy(examples / "notes.toml", root / "etc/bulkhead/apps.d/notes.toml")
+        instance.boot()
+        yield instance
+    finally:
+        instance.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def app_names(container: Container) -> list[str]:
+    listed = json.loads(container.run("bulkhead", "--json", "apps", "list").stdout)
+    return [app["name"] for app in listed["apps"]]
+
+
+def test_units_verify_inside(container):
+    done = container.run("systemd-analyze", "verify", "bulkhead.service", "bulkhead.socket", check=False)
+    assert done.returncode == 0, f"systemd-analyze verify failed:\n{done.stderr}"
+    assert "bulkhead" not in done.stderr, f"systemd-analyze verify warned:\n{done.stderr}"
+
+
+def test_start_active_after_ready(container):
+    container.run("systemctl", "start", "bulkhead")
+    state = container.show("ActiveState", "SubState", "StatusText", "Type")
+    assert state["Type"] == "notify"
+    assert state["ActiveState"] == "active"
+    assert state["SubState"] == "running"
+    # The status line is sent in the same message as READY=1, so start returned after READY=1.
+    assert state["StatusText"] == "apps: 1, spokes: 0, pending approvals: 0"
+    assert app_names(container) == ["notes"]
+
+
+def test_reload_adds_new_manifest(container):
+    container.run("systemctl", "start", "bulkhead")
+    examples = container.root / "usr/share/bulkhead/examples/apps.d"
+    shutil.copy(examples / "calendar.toml", container.root / "etc/bulkhead/apps.d/calendar.toml")
+    main_pid = container.show("MainPID")["MainPID"]
+
+    container.run("systemctl", "reload", "bulkhead")
+    assert wait_until(lambda: app_names(container) == ["calendar", "notes"], 10.0), app_names(container)
+    assert container.show("MainPID")["MainPID"] == main_pid, "reload restarted the hub"
+    assert wait_until(lambda: container.show("StatusText")["StatusText"].startswith("apps: 2,"), 10.0)
+
+
+def test_sigkill_restarts_hub(container):
+    container.run("systemctl", "start", "bulkhead")
+    before = container.show("MainPID", "NRestarts")
+
+    # Minimal Debian has no /bin/kill, so the shell's built-in sends the signal.
+    container.run("sh", "-c", f"kill -9 {before['MainPID']}")
+
+    def restarted():
+        now = container.show("MainPID", "NRestarts", "ActiveState")
+        return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
+
+    assert wait_until(restarted, 20.0, interval=0.5), container.show("MainPID", "NRestarts", "ActiveState")
+    assert int(container.show("NRestarts")["NRestarts"]) == int(before["NRestarts"]) + 1
+    assert "notes" in app_names(container)
+    ledger = container.root / "var/lib/bulkhead/spokes"
+    assert not ledger.exists() or list(ledger.iterdir()) == []
+
+
+def test_watchdog_restarts_hung_hub(container):
+    dropin = container.root / "etc/systemd/system/bulkhead.service.d"
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "hang.conf").write_text("[Service]\nEnvironment=BULKHEAD_TEST_HANG_AFTER_READY=1\nWatchdogSec=2s\n")
+    try:
+        container.run("systemctl", "daemon-reload")
+        container.run("systemctl", "restart", "bulkhead")
+        before = container.show("MainPID", "NRestarts")
+
+        def restarted():
+            now = container.show("MainPID", "NRestarts")
+            return now["NRestarts"] != before["NRestarts"] and now["MainPID"] not in ("0", before["MainPID"])
+
+        assert wait_until(restarted, 20.0, interval=0.5), container.show("MainPID", "NRestarts", "ActiveState")
+        assert "Watchdog timeout" in container.journal()
+    finally:
+        shutil.rmtree(dropin)
+        container.run("systemctl", "daemon-reload")
+        container.run("systemctl", "restart", "bulkhead")
+
+
+def test_stop_leaves_no_process(container):
+    container.run("systemctl", "start", "bulkhead")
+    container.run("systemctl", "stop", "bulkhead")
+    assert container.show("ActiveState")["ActiveState"] == "inactive"
+    # Minimal Debian has no pgrep, so the shell lists the command names of the container's processes.
+    names = container.run("sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null; true").stdout.split()
+    assert "systemd" in names, f"the process listing is broken: {names}"
+    left = [name for name in names if name.startswith("bulkhead")]
+    assert left == [], f"processes left after systemctl stop: {left}"
+
+
+def test_journal_has_lifecycle_fields(container):
+    container.run("systemctl", "start", "bulkhead")
+    verbose = container.journal("-o", "verbose")
+    assert "MESSAGE=bulkheadd serving" in verbose
+    assert "F_SOCKET=/run/bulkhead/hub.sock" in verbose
+    assert "F_APPS=" in verbose
+    assert "MESSAGE=manifests reloaded" in verbose
+    assert "MESSAGE=SIGTERM received; shutting down" in verbose
+    assert "SYSLOG_IDENTIFIER=bulkheadd" in verbose
