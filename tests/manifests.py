@@ -80,7 +80,7 @@ def repo(name: str, data_dir: Path, tools: list[str], destructive: list[str], co
         {
             "name": name,
             "description": "Test repository with files, issues and pull requests.",
-            "command": str(TIME_VENV / "bin" / "python"),
+            "command": str(TIME_TARGET / "bin" / "python"),
             "args": ["/probe/repo.py"],
             "limits": {"memory": "256MiB", "call_timeout": "60s"},
             "mounts": [

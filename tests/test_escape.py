@@ -343,7 +343,7 @@ def check_legitimate_work(bulkhead, table: Table, tmp_path):
     for tool in ("threads", "resolve_localhost", "socketpair_passcred", "statx_rseq"):
         table.expect(bulkhead, tool, tool, {}, succeeds())
 
-    python = str(manifests.TIME_VENV / "bin" / "python")
+    python = str(manifests.TIME_TARGET / "bin" / "python")
     script = (
         "import asyncio\n"
         "async def main():\n"

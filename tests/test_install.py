@@ -10,6 +10,9 @@ import pytest
 
 from harness import REPO, BINARIES
 
+# The hostile app exists only for the escape suite, so `make install` leaves it out.
+INSTALLED_BINARIES = [name for name in BINARIES if name != "bulkhead-app-hostile"]
+
 
 @pytest.fixture
 def destdir():
@@ -33,7 +36,7 @@ def make_install(*variables: str) -> subprocess.CompletedProcess:
 def test_install_into_destdir(destdir):
     make_install(f"DESTDIR={destdir}", "PREFIX=/usr")
 
-    for name in BINARIES:
+    for name in INSTALLED_BINARIES:
         binary = destdir / "usr/bin" / name
         assert binary.is_file(), f"missing {binary}"
         assert binary.stat().st_mode & 0o777 == 0o755
