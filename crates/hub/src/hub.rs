@@ -50,9 +50,9 @@ impl Hub {
     }
 
     /// Calls `tool` of `app` after checking that the manifest exposes it and that the flow guard
-    /// or the broker lets the session's data reach it. The call and any flow decision are recorded
-    /// in the audit log before the call reaches the app, and the call is rejected when they cannot
-    /// be recorded.
+    /// or the broker lets the session's data reach it. The call and any flow decision are written
+    /// to the audit log before the call reaches the app, a decision durably, and the call is
+    /// rejected when they cannot be written.
     pub async fn call_tool(
         &self,
         caller: &Caller,
@@ -64,19 +64,16 @@ impl Hub {
         if !entry.manifest.is_exposed(tool) {
             return Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() });
         }
-        let call = self
-            .audit
-            .record(
-                "call",
-                fields([
-                    ("principal", Value::from(caller.principal.as_str())),
-                    ("session", Value::from(caller.session.as_str())),
-                    ("app", Value::from(app)),
-                    ("tool", Value::from(tool)),
-                    ("arguments", self.audit.arguments(&arguments_json)),
-                ]),
-            )
-            .await?;
+        let call = self.audit.write(
+            "call",
+            fields([
+                ("principal", Value::from(caller.principal.as_str())),
+                ("session", Value::from(caller.session.as_str())),
+                ("app", Value::from(app)),
+                ("tool", Value::from(tool)),
+                ("arguments", self.audit.arguments(&arguments_json)),
+            ]),
+        )?;
         self.check_flow(caller, call, &entry, tool, &arguments_json).await?;
         let outcome = self.supervisor.call(&entry, tool, arguments_json).await;
         if let Ok(done) = &outcome {

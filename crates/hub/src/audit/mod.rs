@@ -1,5 +1,9 @@
-//! The hub's audit log writer: appends hash-chained records to `<state>/audit.log` and makes each
-//! one durable with fsync before the action it records goes ahead.
+//! The hub's audit log writer: appends hash-chained records to `<state>/audit.log`.
+//!
+//! A decision record is made durable with fsync before the decision takes effect, which also
+//! flushes every record written before it. Other records (calls, results, lifecycle events) are
+//! written to the file before the action goes ahead but reach the disk with the next decision, or
+//! within `FLUSH_INTERVAL`, so that a plain tool call does not wait for the disk.
 //!
 //! The record format and its verification live in the bulkhead-audit crate, which the CLI shares.
 
@@ -10,7 +14,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -37,11 +43,23 @@ pub enum AuditError {
     Task(String),
 }
 
+/// The longest time a written record waits for its fsync.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Whether an append waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Synced,
+    Written,
+}
+
 /// The append-only audit log of one hub.
 pub struct AuditLog {
     path: PathBuf,
     record_arguments: bool,
     writer: Mutex<Writer>,
+    /// Set when records were written since the last fsync.
+    dirty: AtomicBool,
 }
 
 /// The open file and the chain's head, which each append advances.
@@ -96,7 +114,7 @@ impl AuditLog {
         len: u64,
         record_arguments: bool,
     ) -> Arc<AuditLog> {
-        Arc::new(AuditLog {
+        let log = Arc::new(AuditLog {
             path,
             record_arguments,
             writer: Mutex::new(Writer {
@@ -105,7 +123,10 @@ impl AuditLog {
                 prev,
                 len,
             }),
-        })
+            dirty: AtomicBool::new(false),
+        });
+        spawn_flusher(Arc::downgrade(&log));
+        log
     }
 
     pub fn path(&self) -> &Path {
@@ -126,27 +147,45 @@ impl AuditLog {
     }
 
     /// Appends one record and fsyncs it, and returns its sequence number. On error nothing of the
-    /// record stays in the file, so the chain stays valid.
+    /// record stays in the file, so the chain stays valid. Use it for decisions.
     pub async fn record(
         self: &Arc<Self>,
         kind: &'static str,
         fields: Map<String, Value>,
     ) -> Result<u64, AuditError> {
         let log = Arc::clone(self);
-        tokio::task::spawn_blocking(move || log.append(kind, fields))
+        tokio::task::spawn_blocking(move || log.append(kind, fields, Durability::Synced))
             .await
             .map_err(|error| AuditError::Task(error.to_string()))?
+    }
+
+    /// Appends one record without waiting for the disk, and returns its sequence number. The
+    /// record reaches the disk with the next synced record or within `FLUSH_INTERVAL`.
+    pub fn write(&self, kind: &'static str, fields: Map<String, Value>) -> Result<u64, AuditError> {
+        self.append(kind, fields, Durability::Written)
     }
 
     /// Appends a record of an event that already happened. A failure is logged, because there
     /// is no action left to stop.
     pub async fn note(self: &Arc<Self>, kind: &'static str, fields: Map<String, Value>) {
-        if let Err(error) = self.record(kind, fields).await {
+        if let Err(error) = self.write(kind, fields) {
             tracing::error!(kind, "{error}");
         }
     }
 
-    fn append(&self, kind: &str, fields: Map<String, Value>) -> Result<u64, AuditError> {
+    /// Fsyncs the records written since the last fsync.
+    fn flush(&self) {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let writer = self.writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(error) = writer.file.sync_data() {
+            self.dirty.store(true, Ordering::Release);
+            tracing::error!(path = %self.path.display(), "cannot fsync the audit log: {error}");
+        }
+    }
+
+    fn append(&self, kind: &str, fields: Map<String, Value>, durability: Durability) -> Result<u64, AuditError> {
         let mut writer = self
             .writer
             .lock()
@@ -156,10 +195,10 @@ impl AuditLog {
         let sealed = bulkhead_audit::seal(seq, &time, kind, fields, &writer.prev);
         let mut line = sealed.line.into_bytes();
         line.push(b'\n');
-        let written = writer
-            .file
-            .write_all(&line)
-            .and_then(|()| writer.file.sync_data());
+        let written = writer.file.write_all(&line).and_then(|()| match durability {
+            Durability::Synced => writer.file.sync_data(),
+            Durability::Written => Ok(()),
+        });
         if let Err(source) = written {
             // Cut off a partial line so that later records still extend a valid chain.
             let len = writer.len;
@@ -174,7 +213,31 @@ impl AuditLog {
         writer.len += u64::try_from(line.len()).unwrap_or(u64::MAX);
         writer.next_seq += 1;
         writer.prev = sealed.hash;
+        match durability {
+            Durability::Synced => self.dirty.store(false, Ordering::Release),
+            Durability::Written => self.dirty.store(true, Ordering::Release),
+        }
         Ok(seq)
+    }
+}
+
+/// Starts the thread that fsyncs written records every `FLUSH_INTERVAL`. It ends with the log.
+fn spawn_flusher(log: Weak<AuditLog>) {
+    let spawned = std::thread::Builder::new().name("audit-flush".into()).spawn(move || loop {
+        std::thread::sleep(FLUSH_INTERVAL);
+        match log.upgrade() {
+            Some(log) => log.flush(),
+            None => return,
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!("cannot start the audit log flusher; records wait for the next decision: {error}");
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
