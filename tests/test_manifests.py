@@ -135,3 +135,15 @@ def test_call_missing_app(hub):
     assert "nosuchapp" in err
     assert "not found" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_call_missing_tool(hub):
+    bulkhead = hub({"notes": manifests.example("notes")})
+
+    code, out, err = bulkhead.cli("call", "notes", "nosuchtool", "--args", "{}")
+
+    assert code == 1
+    assert out == ""
+    assert err.startswith('error: tool "nosuchtool" not found in app "notes"'), err
+    assert "bulkhead tools notes" in err
+    assert len(err.strip().splitlines()) == 1

@@ -122,7 +122,7 @@ impl Registry {
             }
         }
         for problem in &problems {
-            tracing::warn!(path = %problem.path.display(), "manifest rejected: {}", problem.message);
+            tracing::warn!(path = %problem.path.display(), "manifest not loaded: {}", problem.message);
         }
         self.apps = apps;
         self.problems = problems;

@@ -37,7 +37,7 @@ impl std::fmt::Display for AppExit {
                 let name = nix::sys::signal::Signal::try_from(*signal)
                     .map(|s| s.as_str().to_string())
                     .unwrap_or_else(|_| format!("signal {signal}"));
-                write!(f, "killed by {name}")
+                write!(f, "was killed by {name}")
             }
         }
     }

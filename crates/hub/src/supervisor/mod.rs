@@ -70,6 +70,10 @@ impl Supervisor {
         let name = entry.manifest.name.clone();
         let slot = self.slot(&name).await;
         let spoke = slot.ensure_started(&self.config, entry).await?;
+        // An unknown tool is the caller's mistake: answer it here rather than relay the app's error.
+        if !spoke.catalog.tools.iter().any(|known| known.name == tool) {
+            return Err(HubError::ToolNotFound { app: name, tool: tool.to_string() });
+        }
         let timeout = entry.manifest.limits.call_timeout;
         let request = SpokeCallToolRequest { tool: tool.to_string(), arguments_json };
         let mut shutting_down = self.shutting_down.subscribe();
