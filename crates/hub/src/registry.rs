@@ -55,7 +55,7 @@ pub struct Registry {
     problems: Vec<Problem>,
 }
 
-/// What a reload changed, so the supervisor can stop spokes whose manifest changed or vanished.
+/// The apps a reload changed or removed, so the supervisor can stop their spokes.
 #[derive(Debug, Default)]
 pub struct ReloadOutcome {
     pub changed: Vec<String>,

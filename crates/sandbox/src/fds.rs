@@ -224,3 +224,18 @@ mod tests {
         assert_eq!(fds, vec![0, 12]);
     }
 }
+
+/// Writes all of `bytes` to `fd` with plain write calls, retrying on EINTR. It allocates nothing, so
+/// the launcher's child can use it between clone and exec.
+pub(crate) fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid buffer of the given length.
+        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        match Errno::result(written) {
+            Ok(count) => bytes = &bytes[count.unsigned_abs()..],
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
+}

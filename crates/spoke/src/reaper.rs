@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-/// How the app ended.
+/// The app's exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppExit {
     Exited(i32),
@@ -18,7 +18,7 @@ pub enum AppExit {
 }
 
 impl AppExit {
-    /// The runtime's own exit code for this app exit: the app's code, or 128 plus the signal number,
+    /// Returns the runtime's own exit code for this app exit: the app's code, or 128 plus the signal number,
     /// as shells report it.
     pub fn as_exit_code(self) -> u8 {
         let code = match self {
@@ -73,7 +73,7 @@ impl Reaper {
         self.app_pid.send_replace(Some(pid));
     }
 
-    /// A receiver that turns `Some` once the app has exited.
+    /// Returns a receiver that turns `Some` once the app has exited.
     pub fn exit(&self) -> watch::Receiver<Option<AppExit>> {
         self.exit.clone()
     }

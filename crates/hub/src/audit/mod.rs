@@ -43,7 +43,7 @@ pub enum AuditError {
     Task(String),
 }
 
-/// The longest time a written record waits for its fsync.
+/// The maximum time a written record waits for its fsync.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Whether an append waits for the disk.

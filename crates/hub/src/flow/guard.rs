@@ -140,26 +140,22 @@ pub fn argument_text(arguments_json: &str) -> String {
 
 /// Collects every run of [`MIN_VERBATIM_CHARS`] characters in `text`.
 fn windows(text: &str) -> HashSet<&str> {
-    let starts: Vec<usize> = text
-        .char_indices()
-        .map(|(index, _)| index)
-        .chain([text.len()])
-        .collect();
-    starts
-        .windows(MIN_VERBATIM_CHARS + 1)
-        .map(|bounds| &text[bounds[0]..bounds[MIN_VERBATIM_CHARS]])
-        .collect()
+    runs(text).collect()
 }
 
 fn shares_window(text: &str, windows: &HashSet<&str>) -> bool {
+    runs(text).any(|run| windows.contains(run))
+}
+
+/// Yields every run of [`MIN_VERBATIM_CHARS`] consecutive characters of `text`, in order.
+fn runs(text: &str) -> impl Iterator<Item = &str> {
     let starts: Vec<usize> = text
         .char_indices()
         .map(|(index, _)| index)
         .chain([text.len()])
         .collect();
-    starts
-        .windows(MIN_VERBATIM_CHARS + 1)
-        .any(|bounds| windows.contains(&text[bounds[0]..bounds[MIN_VERBATIM_CHARS]]))
+    (0..starts.len().saturating_sub(MIN_VERBATIM_CHARS))
+        .map(move |first| &text[starts[first]..starts[first + MIN_VERBATIM_CHARS]])
 }
 
 #[cfg(test)]

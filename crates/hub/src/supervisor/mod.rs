@@ -70,7 +70,7 @@ impl Supervisor {
         let name = entry.manifest.name.clone();
         let slot = self.slot(&name).await;
         let spoke = slot.ensure_started(&self.config, entry).await?;
-        // An unknown tool is the caller's mistake: answer it here rather than relay the app's error.
+        // An unknown tool is the caller's mistake, so the hub returns NOT_FOUND instead of relaying the app's error.
         if !spoke.catalog.tools.iter().any(|known| known.name == tool) {
             return Err(HubError::ToolNotFound { app: name, tool: tool.to_string() });
         }

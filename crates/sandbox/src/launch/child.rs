@@ -14,7 +14,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
 use super::start::ExecArgs;
 use super::{CHANNEL_FD, SETUP_FAILURE_EXIT_CODE};
-use crate::fds::{self, FdError};
+use crate::fds::{self, write_all, FdError};
 use crate::mounts::apply::{self, failed, StepFailure};
 use crate::mounts::prepare::PreparedRoot;
 use crate::privileges::{self, PrivilegeError};
@@ -239,19 +239,6 @@ fn bring_up_loopback() -> Result<(), ChildFailure<'static>> {
     Errno::result(rc)
         .map(drop)
         .map_err(|errno| step(errno).into())
-}
-
-fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), Errno> {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a valid buffer of the given length.
-        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        match Errno::result(written) {
-            Ok(count) => bytes = &bytes[count.unsigned_abs()..],
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno),
-        }
-    }
-    Ok(())
 }
 
 /// A fixed-size message buffer that cuts text beyond its capacity instead of allocating.

@@ -11,6 +11,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
+use crate::fds::write_all;
+
 use super::prepare::{
     PreparedMount, PreparedRoot, PreparedSymlink, TargetKind, DEV_TMPFS_OPTIONS, ROOT_TMPFS_OPTIONS,
 };
@@ -235,19 +237,6 @@ fn write_etc(root: RawFd) -> StepResult<'static, ()> {
         let file = sys::openat2(etc.as_raw_fd(), name, flags, 0o644, RESOLVE_INSIDE)
             .map_err(failed("create generated file in", "/etc"))?;
         write_all(file.as_raw_fd(), contents).map_err(failed("write generated file in", "/etc"))?;
-    }
-    Ok(())
-}
-
-fn write_all(fd: RawFd, mut bytes: &[u8]) -> Result<(), Errno> {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a valid buffer of the given length.
-        let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        match Errno::result(written) {
-            Ok(count) => bytes = &bytes[count.unsigned_abs()..],
-            Err(Errno::EINTR) => {}
-            Err(errno) => return Err(errno),
-        }
     }
     Ok(())
 }
