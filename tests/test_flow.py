@@ -149,9 +149,15 @@ def test_rule_for_one_uid_does_not_apply_to_another(hub, repos):
         allowed = exfiltration(agent(channel), str(uuid.uuid4()), "copied")
     assert "opened pull request" in allowed.text
 
+    # The checkout may sit in a folder that uid NOBODY cannot enter, so the client runs from a copy
+    # in the hub's world-readable directory.
+    client = bulkhead.root / "bulkhead"
+    shutil.copy(RELEASE / "bulkhead", client)
+    client.chmod(0o755)
+
     def as_nobody(*args: str) -> subprocess.CompletedProcess:
         command = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        command += [str(RELEASE / "bulkhead"), "--socket", str(bulkhead.socket), *args]
+        command += [str(client), "--socket", str(bulkhead.socket), *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
     read = as_nobody("call", "repo_private", "get_file", "--session", "s", "--args", '{"path": "secrets.txt"}')

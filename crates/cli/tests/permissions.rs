@@ -23,7 +23,13 @@ async fn permission_denied_names_mode_and_group() {
     std::fs::set_permissions(&hub.socket, std::fs::Permissions::from_mode(0o660))
         .expect("chmod socket");
 
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_bulkhead"));
+    // The checkout may sit in a folder that uid NOBODY cannot enter (a 0700 temporary folder, say),
+    // so the client runs from a copy in the world-readable temp dir.
+    let client = hub.dir.path().join("bulkhead");
+    std::fs::copy(env!("CARGO_BIN_EXE_bulkhead"), &client).expect("copy the client binary");
+    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).expect("chmod client");
+
+    let mut command = tokio::process::Command::new(&client);
     command
         .env_remove("BULKHEAD_SOCKET")
         .arg("--socket")
