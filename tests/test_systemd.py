@@ -4,9 +4,10 @@ installed by `make install DESTDIR=...`.
 tests/setup.sh installs debootstrap and systemd-container and builds the cached root under build/.
 Each test run boots a temporary copy of it, so the cache stays clean.
 
-NOTE: no test here calls a tool inside the container. On a host with cgroup v1 controllers,
-systemd-nspawn mounts them read-only in the container, so a spoke cannot get its cgroup there and
-fails to start. The lifecycle checks below run no spoke.
+On a host whose cgroup controllers are v1, systemd-nspawn mounts them read-only in the container,
+and the hub refuses to start a spoke without its cgroup. The fixture then remounts the memory, pids
+and cpu hierarchies read-write in the container's own mount namespace, which is the delegation a v2
+host gives the container by itself. The host's mounts stay as they are.
 """
 
 import json
@@ -23,6 +24,9 @@ from harness import BUILD, REPO, wait_until
 CACHED_ROOT = BUILD / "debian-bookworm"
 ROOT_STAMP = CACHED_ROOT / ".bulkhead-stamp"
 BOOT_TIMEOUT = 60.0
+# The cgroup v1 controllers that the hub puts each spoke in.
+SPOKE_CONTROLLERS = ("memory", "pids", "cpu")
+NOTE_ARGS = json.dumps({"title": "from the container", "body": "written by a spoke under systemd"})
 
 
 class Container:
@@ -52,6 +56,23 @@ class Container:
 
         if not wait_until(booted, BOOT_TIMEOUT, interval=0.5):
             raise AssertionError(f"this machine cannot boot the container: systemd did not reach running within {BOOT_TIMEOUT} s\n{self.log_tail()}")
+        self.delegate_cgroups()
+
+    def delegate_cgroups(self) -> None:
+        """Make the container's read-only cgroup v1 controllers that spokes need writable, in the
+        container's mount namespace only. With cgroup namespaces the container sees only its own
+        subtree, so this is the same delegation systemd-nspawn gives on a cgroup v2 host."""
+        mounts = self.run("cat", "/proc/self/mounts").stdout.splitlines()
+        for controller in SPOKE_CONTROLLERS:
+            target = f"/sys/fs/cgroup/{controller}"
+            fields = next((line.split() for line in mounts if line.split()[1:3] == [target, "cgroup"]), None)
+            if fields is None or "ro" not in fields[3].split(","):
+                continue
+            subprocess.run(
+                ["nsenter", "-t", str(self.leader), "-m", "mount", "-o", "remount,bind,rw,nosuid,nodev,noexec", target],
+                check=True,
+                timeout=30,
+            )
 
     def find_leader(self) -> bool:
         if self.process.poll() is not None:
@@ -168,8 +189,32 @@ def test_reload_adds_new_manifest(container):
     assert wait_until(lambda: container.show("StatusText")["StatusText"].startswith("apps: 2,"), 10.0)
 
 
+def process_names(container: Container) -> list[str]:
+    # Minimal Debian has no pgrep, so the shell lists the command names of the container's processes.
+    names = container.run("sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null; true").stdout.split()
+    assert "systemd" in names, f"the process listing is broken: {names}"
+    return names
+
+
+def spoke_processes(container: Container) -> list[str]:
+    return [name for name in process_names(container) if name.startswith(("bulkhead-spoke", "bulkhead-app"))]
+
+
+def test_cli_calls_tool_inside(container):
+    container.run("systemctl", "start", "bulkhead")
+    added = container.run("bulkhead", "call", "notes", "add_note", "--args", NOTE_ARGS)
+    assert added.stdout.startswith("added note "), added.stdout
+    found = container.run("bulkhead", "call", "notes", "search_notes", "--args", json.dumps({"query": "under systemd"}))
+    assert "written by a spoke under systemd" in found.stdout, found.stdout
+    spokes = json.loads(container.run("bulkhead", "--json", "spokes").stdout)
+    assert [spoke["app"] for spoke in spokes] == ["notes"], spokes
+    assert spoke_processes(container), "the spoke answered but no spoke process is listed"
+
+
 def test_sigkill_restarts_hub(container):
     container.run("systemctl", "start", "bulkhead")
+    container.run("bulkhead", "call", "notes", "add_note", "--args", NOTE_ARGS)
+    assert spoke_processes(container), "no spoke runs before the hub is killed"
     before = container.show("MainPID", "NRestarts")
 
     # Minimal Debian has no /bin/kill, so the shell's built-in sends the signal.
@@ -184,6 +229,11 @@ def test_sigkill_restarts_hub(container):
     assert "notes" in app_names(container)
     ledger = container.root / "var/lib/bulkhead/spokes"
     assert not ledger.exists() or list(ledger.iterdir()) == []
+    assert spoke_processes(container) == [], "spokes of the killed hub are still running"
+    verify = container.run("bulkhead", "audit", "verify", "--state", "/var/lib/bulkhead", check=False)
+    assert verify.returncode == 0, f"audit verify failed after kill -9:\n{verify.stdout}\n{verify.stderr}"
+    listed = container.run("bulkhead", "call", "notes", "list_notes")
+    assert "from the container" in listed.stdout, listed.stdout
 
 
 def test_watchdog_restarts_hung_hub(container):
@@ -211,19 +261,20 @@ def test_stop_leaves_no_process(container):
     container.run("systemctl", "start", "bulkhead")
     container.run("systemctl", "stop", "bulkhead")
     assert container.show("ActiveState")["ActiveState"] == "inactive"
-    # Minimal Debian has no pgrep, so the shell lists the command names of the container's processes.
-    names = container.run("sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null; true").stdout.split()
-    assert "systemd" in names, f"the process listing is broken: {names}"
-    left = [name for name in names if name.startswith("bulkhead")]
+    left = [name for name in process_names(container) if name.startswith("bulkhead")]
     assert left == [], f"processes left after systemctl stop: {left}"
 
 
 def test_journal_has_lifecycle_fields(container):
     container.run("systemctl", "start", "bulkhead")
+    container.run("bulkhead", "call", "notes", "list_notes")
     verbose = container.journal("-o", "verbose")
     assert "MESSAGE=bulkheadd serving" in verbose
     assert "F_SOCKET=/run/bulkhead/hub.sock" in verbose
     assert "F_APPS=" in verbose
     assert "MESSAGE=manifests reloaded" in verbose
     assert "MESSAGE=SIGTERM received; shutting down" in verbose
+    assert "MESSAGE=spoke ready" in verbose
+    assert "F_APP=notes" in verbose
+    assert "F_ELAPSED_MS=" in verbose
     assert "SYSLOG_IDENTIFIER=bulkheadd" in verbose
