@@ -60,8 +60,8 @@ class Container:
 
     def delegate_cgroups(self) -> None:
         """Make the container's read-only cgroup v1 controllers that spokes need writable, in the
-        container's mount namespace only. With cgroup namespaces the container sees only its own
-        subtree, so this is the same delegation systemd-nspawn gives on a cgroup v2 host."""
+        container's mount namespace only. Under a cgroup namespace those mounts hold only the
+        container's own subtree, so this is the delegation systemd-nspawn gives on a cgroup v2 host."""
         mounts = self.run("cat", "/proc/self/mounts").stdout.splitlines()
         for controller in SPOKE_CONTROLLERS:
             target = f"/sys/fs/cgroup/{controller}"
