@@ -154,7 +154,8 @@ impl Hub {
     /// Turns an error in the middle of the stream of `rpc` into the same one-line message as a
     /// failed call.
     pub fn stream_error(&self, status: Status, rpc: &'static str) -> anyhow::Error {
-        self.finish::<()>(Err(status), rpc).unwrap_err()
+        let target = RpcTarget { socket: &self.socket, timeout: self.timeout, rpc };
+        anyhow!(describe_status(&status, &target))
     }
 
     /// Wraps a message in a request whose `grpc-timeout` header is the deadline. tonic enforces

@@ -101,7 +101,14 @@ impl ApprovalService for ApprovalsService {
         let approver = principal(&request)?;
         let request = request.into_inner();
         let choice = choice(request.decision)?;
-        let grant = self.hub.broker.settle(&approver, &request.id, choice).await.map_err(HubError::from)?;
+        // The decision runs in a task of its own, so that a client that goes away halfway cannot
+        // leave a grant stored while the waiting call hears nothing.
+        let hub = self.hub.clone();
+        let settled = tokio::spawn(async move { hub.broker.settle(&approver, &request.id, choice).await });
+        let grant = settled
+            .await
+            .map_err(|error| Status::internal(format!("the decision task failed: {error}")))?
+            .map_err(HubError::from)?;
         Ok(Response::new(DecideResponse { grant: grant.map(grant_message) }))
     }
 

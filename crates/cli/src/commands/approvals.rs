@@ -137,7 +137,12 @@ async fn interactive(output: &Output, hub: &mut Hub, stream: &mut tonic::Streami
                         queue.pop_front();
                         shown = false;
                     }
-                    Err(error) => output.print_stderr(&format!("error: {error:#}")),
+                    Err(error) => {
+                        output.print_stderr(&format!("error: {error:#}"));
+                        if let Some(request) = queue.front() {
+                            output.print_text(&choices(request))?;
+                        }
+                    }
                 }
             }
         }

@@ -183,7 +183,7 @@ async fn always_grant_is_stored_for_its_principal_only() {
     drop(events);
 
     let reloaded = GrantStore::load(setup.state.path()).expect("reload");
-    assert_eq!(reloaded.list(), [grant.clone()]);
+    assert_eq!(reloaded.list(), std::slice::from_ref(&grant));
     let other_session = caller("uid:0", "s9");
     let allowed = setup.broker.decide(flow_call(&other_session, &flow, false)).await.expect("decide");
     assert_eq!(allowed, Decision::AllowedByGrant { grant: grant.id.clone(), scope: Scope::Always });
@@ -269,7 +269,7 @@ async fn late_watcher_gets_pending_requests_first() {
     let approve = async {
         let request = next_request(&mut events).await;
         let (pending, _late) = setup.broker.approvals().watch("uid:0");
-        assert_eq!(pending, [request.clone()]);
+        assert_eq!(pending, std::slice::from_ref(&request));
         let (hidden, _other) = setup.broker.approvals().watch("uid:1000");
         assert!(hidden.is_empty(), "a non-root approver sees only its own requests");
         setup.broker.settle("uid:0", &request.id, Choice::Once).await.expect("settle")
