@@ -96,12 +96,12 @@ async fn next_event(hub: &Hub, stream: &mut tonic::Streaming<ApprovalEvent>) -> 
 async fn interactive(output: &Output, hub: &mut Hub, stream: &mut tonic::Streaming<ApprovalEvent>) -> Result<ExitCode> {
     let mut queue: VecDeque<ApprovalRequest> = VecDeque::new();
     // Whether the front of the queue has been printed with its choices.
-    let mut shown = false;
+    let mut front_shown = false;
     let mut stdin = stdin_lines();
     loop {
-        if let (Some(request), false) = (queue.front(), shown) {
+        if let (Some(request), false) = (queue.front(), front_shown) {
             output.print_text(&request_text(request, now_ms()))?;
-            shown = true;
+            front_shown = true;
         }
         tokio::select! {
             event = next_event(hub, stream) => match event? {
@@ -111,7 +111,7 @@ async fn interactive(output: &Output, hub: &mut Hub, stream: &mut tonic::Streami
                     queue.remove(position);
                     output.print_text(&format!("request {} was settled elsewhere: {}", settled.id, settled.outcome))?;
                     if position == 0 {
-                        shown = false;
+                        front_shown = false;
                     }
                 }
             },
@@ -135,7 +135,7 @@ async fn interactive(output: &Output, hub: &mut Hub, stream: &mut tonic::Streami
                     Ok(reply) => {
                         output.print_text(&decided_text(&id, decision, reply.grant.as_ref()))?;
                         queue.pop_front();
-                        shown = false;
+                        front_shown = false;
                     }
                     Err(error) => {
                         output.print_stderr(&format!("error: {error:#}"));
