@@ -105,3 +105,4 @@ def test_reflection_lists_services(hub):
 
     assert "bulkhead.v1.AgentService" in services
     assert "bulkhead.v1.OperatorService" in services
+    assert "bulkhead.v1.ApprovalService" in services

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 /// The socket that a default `bulkheadd` install serves on.
 pub const DEFAULT_SOCKET: &str = "/run/bulkhead/hub.sock";
@@ -79,6 +79,20 @@ pub enum Command {
     /// Print an app's captured stderr, the last 1 MiB kept by the hub
     Logs(LogsArgs),
 
+    /// Watch the flows that wait for a decision and decide each one; with --json, print them as
+    /// JSON Lines without asking
+    Approvals,
+
+    /// Allow a pending flow once, for the rest of its session, or always
+    Approve(ApproveArgs),
+
+    /// Deny a pending flow
+    Deny(DenyArgs),
+
+    /// List and revoke stored decisions
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+
     /// Print the version of this client
     Version,
 }
@@ -105,6 +119,50 @@ pub enum AuditCommand {
 
     /// Write every record as JSON Lines
     Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("scope").required(true).args(["once", "session", "always"])))]
+pub struct ApproveArgs {
+    /// Id of the pending request, as `bulkhead approvals` shows it
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Allow this call only
+    #[arg(long)]
+    pub once: bool,
+
+    /// Allow this flow for the rest of the call's session, until the hub stops
+    #[arg(long)]
+    pub session: bool,
+
+    /// Allow this flow for the caller in every session until revoked; not allowed for
+    /// destructive tools
+    #[arg(long)]
+    pub always: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// Id of the pending request, as `bulkhead approvals` shows it
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// List the stored decisions: every grant for root, their own for other users
+    List,
+
+    /// Remove a stored decision, so that its flow needs a decision again
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Id of the grant, as `bulkhead grants list` shows it
+    #[arg(value_name = "ID")]
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -322,6 +380,30 @@ mod tests {
         };
         assert_eq!(add.file, PathBuf::from("notes.toml"));
         assert!(add.replace);
+    }
+
+    #[test]
+    fn approve_needs_exactly_one_scope() {
+        let Command::Approve(approve) = parse(&["approve", "ab12cd34", "--session"]).command else {
+            panic!("expected approve");
+        };
+        assert_eq!(approve.id, "ab12cd34");
+        assert!(approve.session);
+        assert!(!approve.once);
+        assert!(!approve.always);
+        let missing = parse_error(&["approve", "ab12cd34"]);
+        assert_eq!(missing.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        let both = parse_error(&["approve", "ab12cd34", "--once", "--always"]);
+        assert_eq!(both.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn grants_revoke_takes_an_id() {
+        let Command::Grants(GrantsCommand::Revoke(revoke)) = parse(&["grants", "revoke", "g1"]).command else {
+            panic!("expected grants revoke");
+        };
+        assert_eq!(revoke.id, "g1");
+        assert!(parse(&["grants", "list", "--json"]).global.json);
     }
 
     #[test]

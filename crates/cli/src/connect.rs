@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use bulkhead_proto::v1::agent_service_client::AgentServiceClient;
+use bulkhead_proto::v1::approval_service_client::ApprovalServiceClient;
 use bulkhead_proto::v1::log_service_client::LogServiceClient;
 use bulkhead_proto::v1::operator_service_client::OperatorServiceClient;
 use bulkhead_proto::v1::{
@@ -12,7 +13,10 @@ use bulkhead_proto::v1::{
     ListAppsResponse, ListSpokesRequest, ListSpokesResponse, ListToolsRequest, ListToolsResponse,
     RegisterAppRequest, RegisterAppResponse, ReloadRequest, ReloadResponse, RemoveAppRequest,
 };
-use bulkhead_proto::v1::{LogLine, StreamLogsRequest};
+use bulkhead_proto::v1::{
+    ApprovalEvent, DecideRequest, DecideResponse, Decision, Grant, ListGrantsRequest, LogLine, RevokeGrantRequest,
+    StreamLogsRequest, WatchApprovalsRequest,
+};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -29,6 +33,7 @@ pub struct Hub {
     agent: AgentServiceClient<Channel>,
     operator: OperatorServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
+    approvals: ApprovalServiceClient<Channel>,
     socket: PathBuf,
     timeout: Duration,
 }
@@ -50,7 +55,8 @@ impl Hub {
         Ok(Hub {
             agent: AgentServiceClient::new(channel.clone()),
             operator: OperatorServiceClient::new(channel.clone()),
-            logs: LogServiceClient::new(channel),
+            logs: LogServiceClient::new(channel.clone()),
+            approvals: ApprovalServiceClient::new(channel),
             socket: socket.to_path_buf(),
             timeout,
         })
@@ -120,9 +126,36 @@ impl Hub {
         self.finish(reply, "StreamLogs")
     }
 
-    /// Turns an error in the middle of a log stream into the same one-line message as a failed call.
-    pub fn stream_error(&self, status: Status) -> anyhow::Error {
-        self.finish::<()>(Err(status), "StreamLogs").unwrap_err()
+    /// Opens the stream of approval requests. It has no deadline, because it stays open until
+    /// the user interrupts it.
+    pub async fn watch_approvals(&mut self) -> Result<tonic::Streaming<ApprovalEvent>> {
+        let reply = self.approvals.watch_approvals(Request::new(WatchApprovalsRequest {})).await;
+        self.finish(reply, "WatchApprovals")
+    }
+
+    pub async fn decide(&mut self, id: String, decision: Decision) -> Result<DecideResponse> {
+        let request = self.request(DecideRequest { id, decision: decision.into() });
+        let reply = self.approvals.decide(request).await;
+        self.finish(reply, "Decide")
+    }
+
+    pub async fn list_grants(&mut self) -> Result<Vec<Grant>> {
+        let request = self.request(ListGrantsRequest {});
+        let reply = self.approvals.list_grants(request).await;
+        self.finish(reply, "ListGrants").map(|reply| reply.grants)
+    }
+
+    pub async fn revoke_grant(&mut self, id: String) -> Result<Option<Grant>> {
+        let request = self.request(RevokeGrantRequest { id });
+        let reply = self.approvals.revoke_grant(request).await;
+        self.finish(reply, "RevokeGrant").map(|reply| reply.grant)
+    }
+
+    /// Turns an error in the middle of the stream of `rpc` into the same one-line message as a
+    /// failed call.
+    pub fn stream_error(&self, status: Status, rpc: &'static str) -> anyhow::Error {
+        let target = RpcTarget { socket: &self.socket, timeout: self.timeout, rpc };
+        anyhow!(describe_status(&status, &target))
     }
 
     /// Wraps a message in a request whose `grpc-timeout` header is the deadline. tonic enforces

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::audit::{AuditError, AuditLog};
 use crate::config::Config;
+use crate::flow::grants::{GrantError, GrantStore};
 use crate::hub::Hub;
 use crate::registry::Registry;
 use crate::server::{self, ServerError};
@@ -26,6 +27,8 @@ pub enum DaemonError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Grants(#[from] GrantError),
     #[error("cannot create the state directory {path}: {source}")]
     StateDir { path: String, source: std::io::Error },
     #[error("cannot listen on {address}: {source}")]
@@ -60,7 +63,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     }
     let registry = Registry::load(&config.paths.apps, state, config.sandbox.uid_base, config.sandbox.uid_count)?;
     let audit = AuditLog::open(state, config.audit.record_arguments)?;
-    let hub = Hub::new(config.clone(), registry, audit);
+    let grants = GrantStore::load(state)?;
+    let hub = Hub::new(config.clone(), registry, audit, grants);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| DaemonError::Signal("SIGTERM", e))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Signal("SIGINT", e))?;

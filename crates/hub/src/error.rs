@@ -2,6 +2,10 @@
 
 use tonic::{Code, Status};
 
+use crate::flow::approvals::ApprovalError;
+use crate::flow::broker::BrokerError;
+use crate::flow::grants::GrantError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error("app {0:?} not found; list the registered apps with `bulkhead apps list`")]
@@ -26,10 +30,8 @@ pub enum HubError {
     CallFailed { app: String, tool: String, reason: String },
     #[error("the hub is shutting down")]
     ShuttingDown,
-    #[error(
-        "call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, \
-         and {decision}; add a [[flow.allow]] rule to hub.toml to allow this flow"
-    )]
+    /// `decision` is the reason for the denial and the next step for the caller.
+    #[error("call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, and {decision}")]
     FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String },
     #[error("cannot name the caller: {0}; the hub rejects callers it cannot name, so connect over its Unix socket or TCP")]
     UnknownPeer(&'static str),
@@ -37,6 +39,8 @@ pub enum HubError {
     Audit(#[from] crate::audit::AuditError),
     #[error("cannot store the registry in {path}: {source}")]
     Store { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Broker(#[from] crate::flow::broker::BrokerError),
 }
 
 impl From<HubError> for Status {
@@ -54,7 +58,25 @@ impl From<HubError> for Status {
             HubError::Store { .. } => Code::Internal,
             HubError::Audit(_) => Code::Unavailable,
             HubError::FlowDenied { .. } | HubError::UnknownPeer(_) => Code::PermissionDenied,
+            HubError::Broker(error) => broker_code(error),
         };
         Status::new(code, error.to_string())
+    }
+}
+
+fn broker_code(error: &BrokerError) -> Code {
+    match error {
+        BrokerError::Approval(ApprovalError::NotFound(_)) | BrokerError::Grant(GrantError::NotFound(_)) => {
+            Code::NotFound
+        }
+        BrokerError::Approval(ApprovalError::NotApprover { .. }) => Code::PermissionDenied,
+        BrokerError::Approval(ApprovalError::AlwaysForDestructive { .. } | ApprovalError::NoSession(_)) => {
+            Code::FailedPrecondition
+        }
+        BrokerError::Approval(ApprovalError::NoDecision) => Code::InvalidArgument,
+        BrokerError::Approval(ApprovalError::Failed(_))
+        | BrokerError::Grant(GrantError::Read { .. } | GrantError::Invalid { .. } | GrantError::Write { .. })
+        | BrokerError::Audit(_) => Code::Unavailable,
+        BrokerError::Task(_) => Code::Internal,
     }
 }

@@ -10,7 +10,9 @@ use tokio::sync::RwLock;
 use crate::audit::{fields, AuditLog};
 use crate::config::Config;
 use crate::error::HubError;
-use crate::flow::{broker, guard, Caller, Sessions};
+use crate::flow::broker::FlowCall;
+use crate::flow::grants::GrantStore;
+use crate::flow::{guard, Broker, Caller, Sessions};
 use crate::registry::{AppEntry, Problem, Registry};
 use crate::supervisor::{CallOutcome, Supervisor};
 
@@ -20,14 +22,16 @@ pub struct Hub {
     pub supervisor: Arc<Supervisor>,
     pub audit: Arc<AuditLog>,
     sessions: Sessions,
+    pub broker: Broker,
     started: Instant,
 }
 
 impl Hub {
-    pub fn new(config: Arc<Config>, registry: Registry, audit: Arc<AuditLog>) -> Arc<Hub> {
+    pub fn new(config: Arc<Config>, registry: Registry, audit: Arc<AuditLog>, grants: GrantStore) -> Arc<Hub> {
         let supervisor = Supervisor::new(config.clone(), audit.clone());
         let sessions = Sessions::default();
-        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, audit, sessions, started: Instant::now() })
+        let broker = Broker::new(&config.flow, grants, audit.clone());
+        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, audit, sessions, broker, started: Instant::now() })
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -35,9 +39,8 @@ impl Hub {
     }
 
     /// Returns the number of permission requests that wait for an approver's decision.
-    /// NOTE: always 0 until the hub has an approval broker.
     pub fn pending_approvals(&self) -> usize {
-        0
+        self.broker.approvals().pending()
     }
 
     pub async fn app(&self, name: &str) -> Result<AppEntry, HubError> {
@@ -122,7 +125,16 @@ impl Hub {
         let Some(flow) = guard::check(self.config.flow.rules, &session, target, arguments_json) else {
             return Ok(());
         };
-        let decision = broker::decide(&self.config.flow.allow, &caller.principal, &flow, &manifest.name, tool);
+        let flow_call = FlowCall {
+            caller,
+            call,
+            flow: &flow,
+            target: &manifest.name,
+            tool,
+            destructive: target.destructive,
+            arguments_json,
+        };
+        let decision = self.broker.decide(flow_call).await?;
         let record = fields([
             ("call", Value::from(call)),
             ("principal", Value::from(caller.principal.as_str())),
@@ -133,6 +145,7 @@ impl Hub {
             ("rule", Value::from(flow.rule.as_str())),
             ("decision", Value::from(if decision.allowed() { "allow" } else { "deny" })),
             ("by", Value::from(decision.by())),
+            ("request", Value::from(decision.request())),
         ]);
         self.audit.record("flow_decision", record).await?;
         tracing::info!(
@@ -144,15 +157,13 @@ impl Hub {
             allowed = decision.allowed(),
             "flow decided"
         );
-        if decision.allowed() {
-            return Ok(());
-        }
+        let Some(denial) = decision.denial() else { return Ok(()) };
         Err(HubError::FlowDenied {
             source_app: flow.source.clone(),
             target: manifest.name.clone(),
             tool: tool.to_string(),
             reason: flow.rule.explain(&flow.source),
-            decision: "no approver is attached".to_string(),
+            decision: denial,
         })
     }
 

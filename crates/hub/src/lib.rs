@@ -6,13 +6,16 @@
 //! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
 //!   daemon's signal handling.
 //! - `audit`: the hash-chained audit log of calls, registrations and spoke lifecycles.
-//! - `flow`: sessions, the flow guard's rules and the broker's decisions on cross-app flows.
+//! - `flow`: sessions, the flow guard's rules, the broker's decisions on cross-app flows, the
+//!   pending approval requests and the stored grants.
 //! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
+//! - `approvals_service`: the ApprovalService that approvers use to decide flows and manage grants.
 //! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod app_logs;
+pub mod approvals_service;
 pub mod audit;
 pub mod config;
 pub mod daemon;

@@ -26,7 +26,7 @@ pub async fn run(global: &GlobalOptions, output: &Output, args: LogsArgs) -> Res
         let line = match stream.message().await {
             Ok(Some(line)) => line,
             Ok(None) => break,
-            Err(status) => return Err(hub.stream_error(status)),
+            Err(status) => return Err(hub.stream_error(status, "StreamLogs")),
         };
         print_line(output, &args.app, &line)?;
     }

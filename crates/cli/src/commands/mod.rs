@@ -2,9 +2,12 @@
 //! request and prints the reply as text or JSON.
 
 mod apps;
+mod approvals;
 mod audit;
 mod call;
 mod check;
+mod decide;
+mod grants;
 mod logs;
 mod spokes;
 mod status;
@@ -14,7 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::args::{AppsCommand, AuditCommand, Cli, Command, GlobalOptions};
+use crate::args::{AppsCommand, AuditCommand, Cli, Command, GlobalOptions, GrantsCommand};
 use crate::connect::Hub;
 use crate::output::Output;
 
@@ -35,6 +38,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status => status::status(global, &output).await,
         Command::Reload => status::reload(global, &output).await,
         Command::Logs(logs) => logs::run(global, &output, logs).await,
+        Command::Approvals => approvals::watch(global, &output).await,
+        Command::Approve(approve) => decide::approve(global, &output, approve).await,
+        Command::Deny(deny) => decide::deny(global, &output, deny.id).await,
+        Command::Grants(GrantsCommand::List) => grants::list(global, &output).await,
+        Command::Grants(GrantsCommand::Revoke(revoke)) => grants::revoke(global, &output, revoke.id).await,
         Command::Version => status::version(&output),
         Command::Check => check::run(&output),
         Command::Audit(AuditCommand::Verify(file)) => audit::verify(&output, &file.state),

@@ -422,3 +422,18 @@ fn flow_allow_rule_needs_source_or_target() {
     let message = error_message("[[flow.allow]]\ntool = \"send\"\n");
     assert!(message.contains("flow.allow[0]"), "{message}");
 }
+
+#[test]
+fn flow_approval_timeout_defaults_to_a_minute() {
+    assert_eq!(parse("").expect("parse").flow.approval_timeout, Duration::from_secs(60));
+    let config = parse("[flow]\napproval_timeout = \"1500ms\"\n").expect("parse");
+    assert_eq!(config.flow.approval_timeout, Duration::from_millis(1500));
+}
+
+#[test]
+fn flow_approval_timeout_rejects_invalid_values() {
+    let message = error_message("[flow]\napproval_timeout = \"soon\"\n");
+    assert!(message.contains("flow.approval_timeout"), "{message}");
+    let message = error_message("[flow]\napproval_timeout = \"10ms\"\n");
+    assert!(message.contains("below the minimum of 100ms"), "{message}");
+}

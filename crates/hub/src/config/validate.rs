@@ -24,6 +24,8 @@ const MAX_TMP_SIZE: u64 = 1 << 40;
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 const MIN_START_TIMEOUT: Duration = Duration::from_millis(100);
 const MIN_BACKOFF: Duration = Duration::from_millis(1);
+/// A shorter wait gives an approver no time to read the request.
+const MIN_APPROVAL_TIMEOUT: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +49,7 @@ pub(super) struct RawConfig {
 struct RawFlow {
     confidential_rule: Option<bool>,
     verbatim_rule: Option<bool>,
+    approval_timeout: Option<String>,
     #[serde(default)]
     allow: Vec<RawAllow>,
 }
@@ -136,7 +139,11 @@ fn check_flow(raw: RawFlow) -> Result<FlowConfig, Invalid> {
         }
         allow.push(rule);
     }
-    Ok(FlowConfig { rules, allow })
+    let approval_timeout = match raw.approval_timeout {
+        Some(text) => check_duration("flow.approval_timeout", &text, MIN_APPROVAL_TIMEOUT)?,
+        None => FlowConfig::default().approval_timeout,
+    };
+    Ok(FlowConfig { rules, allow, approval_timeout })
 }
 
 fn check_server(raw: RawServer, base: &Path) -> Result<ServerConfig, Invalid> {
