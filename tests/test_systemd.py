@@ -211,9 +211,57 @@ def test_cli_calls_tool_inside(container):
     assert spoke_processes(container), "the spoke answered but no spoke process is listed"
 
 
+def ensure_calendar(container: Container) -> None:
+    target = container.root / "etc/bulkhead/apps.d/calendar.toml"
+    if not target.exists():
+        shutil.copy(container.root / "usr/share/bulkhead/examples/apps.d/calendar.toml", target)
+        container.run("systemctl", "reload", "bulkhead")
+    assert wait_until(lambda: "calendar" in app_names(container), 10.0), app_names(container)
+
+
+def copy_note_to_calendar(container: Container, session: str) -> subprocess.Popen:
+    """Start a session that reads the notes and then puts a note's text into a calendar event,
+    a flow that the verbatim rule sends to the broker. Returns the running create_event call."""
+    container.run("bulkhead", "call", "--session", session, "notes", "search_notes", "--args", json.dumps({"query": "systemd"}))
+    event = {"title": "written by a spoke under systemd", "start": "2030-01-15 10:00", "duration_minutes": 30}
+    command = ["bulkhead", "call", "--session", session, "calendar", "create_event", "--args", json.dumps(event)]
+    return subprocess.Popen(
+        ["nsenter", "-t", str(container.leader), "-a", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def grant_always(container: Container) -> str:
+    """Approve the note-to-calendar flow with --always through `bulkhead approvals --json` and
+    `bulkhead approve`, and return the grant's id."""
+    watcher = subprocess.Popen(
+        ["nsenter", "-t", str(container.leader), "-a", "bulkhead", "approvals", "--json"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = watcher.stderr.readline()
+        assert ready.startswith("watching for flows"), f"bulkhead approvals said: {ready!r}"
+        call = copy_note_to_calendar(container, "grant")
+        request = json.loads(watcher.stdout.readline())
+        assert (request["event"], request["target_app"], request["tool"]) == ("request", "calendar", "create_event"), request
+        container.run("bulkhead", "approve", request["id"], "--always")
+        out, err = call.communicate(timeout=60)
+        assert call.returncode == 0, f"create_event failed after the approval:\n{out}\n{err}"
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+    grants = json.loads(container.run("bulkhead", "--json", "grants", "list").stdout)
+    assert [(g["scope"], g["target_app"], g["tool"]) for g in grants] == [("always", "calendar", "create_event")], grants
+    return grants[0]["id"]
+
+
 def test_sigkill_restarts_hub(container):
     container.run("systemctl", "start", "bulkhead")
+    ensure_calendar(container)
     container.run("bulkhead", "call", "notes", "add_note", "--args", NOTE_ARGS)
+    grant = grant_always(container)
     assert spoke_processes(container), "no spoke runs before the hub is killed"
     before = container.show("MainPID", "NRestarts")
 
@@ -234,6 +282,12 @@ def test_sigkill_restarts_hub(container):
     assert verify.returncode == 0, f"audit verify failed after kill -9:\n{verify.stdout}\n{verify.stderr}"
     listed = container.run("bulkhead", "call", "notes", "list_notes")
     assert "from the container" in listed.stdout, listed.stdout
+    grants = json.loads(container.run("bulkhead", "--json", "grants", "list").stdout)
+    assert [g["id"] for g in grants] == [grant], f"the grant did not survive the restart: {grants}"
+    # With no approver attached, only the stored grant lets the same flow through again.
+    call = copy_note_to_calendar(container, "after-restart")
+    out, err = call.communicate(timeout=60)
+    assert call.returncode == 0, f"the stored grant did not apply after the restart:\n{out}\n{err}"
 
 
 def test_watchdog_restarts_hung_hub(container):
