@@ -133,8 +133,8 @@ fn check_flow(raw: RawFlow) -> Result<FlowConfig, Invalid> {
         };
         if rule.source.is_empty() && rule.target.is_empty() {
             return Err(invalid(
-                &format!("flow.allow[{index}]"),
-                "a rule needs source or target; add a line such as target = \"notes\"".to_string(),
+                format!("flow.allow[{index}]"),
+                "a rule needs source or target; add a line such as target = \"notes\"",
             ));
         }
         allow.push(rule);
