@@ -16,6 +16,7 @@ pub mod app_logs;
 pub mod audit;
 pub mod config;
 pub mod daemon;
+pub mod egress;
 pub mod error;
 pub mod flow;
 pub mod hub;
