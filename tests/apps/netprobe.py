@@ -69,6 +69,19 @@ def proxy_request(head: str) -> str:
 
 
 @server.tool()
+def proxy_request_while_holding(head: str, hold: int) -> str:
+    """Open hold idle connections to the proxy, then send head on one more, and return its answer."""
+    held = [socket.create_connection(PROXY, timeout=TIMEOUT) for _ in range(hold)]
+    try:
+        # Give the hub time to receive the idle connections before the request arrives.
+        time.sleep(0.5)
+        return proxy_request(head)
+    finally:
+        for connection in held:
+            connection.close()
+
+
+@server.tool()
 def resolve(name: str) -> str:
     """Look a name up with getaddrinfo and return the addresses or the error, and the time it took."""
     started = time.monotonic()

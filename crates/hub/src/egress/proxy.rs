@@ -21,6 +21,11 @@ use super::request::{self, error_response, Kind, RequestError, CONNECT_ESTABLISH
 use crate::audit::{fields, AuditLog};
 use crate::config::EgressConfig;
 
+/// Most connections beyond the limit that wait for their 429 answer at once.
+const MAX_REJECTING: u32 = 16;
+/// How long a connection beyond the limit may take to send its head before it gets the answer.
+const REJECT_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Everything the proxy of one spoke needs.
 pub struct ProxyContext {
     pub app: String,
@@ -73,19 +78,33 @@ fn admit(fd: OwnedFd, context: &Arc<ProxyContext>, connections: &mut JoinSet<()>
         }
     };
     let Some(open) = context.stats.try_open(context.max_connections) else {
-        let reason = format!(
-            "the app has {} proxy connections open, its maximum; raise [network] max_connections in the manifest",
-            context.max_connections
-        );
-        // Written without waiting: a full socket buffer drops the answer, never the hub's time.
-        let _ = stream.try_write(&error_response(429, "Too Many Requests", &reason));
-        refused(context, "", "", 429, &reason);
+        reject_over_limit(stream, context, connections);
         return;
     };
     let context = Arc::clone(context);
     connections.spawn(async move {
         let _open = open;
         handle(stream, &context).await;
+    });
+}
+
+/// Answers a connection beyond the app's limit with 429. The head is read first, because closing
+/// a socket with unread data sends a reset that can overtake the answer. At most
+/// `MAX_REJECTING` such answers are pending at once; beyond that, connections are closed at once.
+fn reject_over_limit(mut stream: TcpStream, context: &Arc<ProxyContext>, connections: &mut JoinSet<()>) {
+    let reason = format!(
+        "the app has {} proxy connections open, its maximum; raise [network] max_connections in the manifest",
+        context.max_connections
+    );
+    let Some(rejecting) = context.stats.try_reject(MAX_REJECTING) else {
+        refused(context, "", "", 429, &reason);
+        return;
+    };
+    let context = Arc::clone(context);
+    connections.spawn(async move {
+        let _rejecting = rejecting;
+        let _ = request::read_head(&mut stream, REJECT_READ_TIMEOUT).await;
+        answer_refusal(&mut stream, &context, "", "", 429, "Too Many Requests", &reason).await;
     });
 }
 
@@ -133,9 +152,14 @@ async fn handle(mut app: TcpStream, context: &ProxyContext) {
     let _ = app.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
 
+    // Bytes the hub writes upstream before the relay: the rewritten head and what followed it.
+    let mut sent_before_relay = early_data.len();
     let opened = match &request.kind {
         Kind::Connect => app.write_all(CONNECT_ESTABLISHED).await,
-        Kind::Forward { head } => upstream.write_all(head).await,
+        Kind::Forward { head } => {
+            sent_before_relay += head.len();
+            upstream.write_all(head).await
+        }
     };
     let opened = match opened {
         Ok(()) => upstream.write_all(&early_data).await,
@@ -147,6 +171,8 @@ async fn handle(mut app: TcpStream, context: &ProxyContext) {
     }
 
     context.stats.count_connection();
+    let sent_before_relay = u64::try_from(sent_before_relay).unwrap_or(u64::MAX);
+    context.stats.count_sent(sent_before_relay);
     let host = checked.target.host.to_string();
     let record = fields([
         ("app", Value::from(context.app.as_str())),
@@ -163,7 +189,7 @@ async fn handle(mut app: TcpStream, context: &ProxyContext) {
         port: checked.target.port,
         address,
         started: Instant::now(),
-        sent: Arc::new(AtomicU64::new(0)),
+        sent: Arc::new(AtomicU64::new(sent_before_relay)),
         received: Arc::new(AtomicU64::new(0)),
     };
     let mut app = Counted::new(app, Direction::Sent, Arc::clone(&close.sent), Arc::clone(&context.stats));

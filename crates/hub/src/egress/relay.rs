@@ -13,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Debug, Default)]
 pub struct EgressStats {
     open: AtomicU32,
+    rejecting: AtomicU32,
     connections: AtomicU64,
     refused: AtomicU64,
     bytes_sent: AtomicU64,
@@ -47,16 +48,22 @@ impl EgressStats {
 
     /// Counts a connection as open unless `max` are open already. The returned guard counts it
     /// closed when dropped.
-    pub fn try_open(self: &Arc<Self>, max: u32) -> Option<OpenGuard> {
-        let admitted = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < max).then_some(open + 1))
-            .is_ok();
-        admitted.then(|| OpenGuard(Arc::clone(self)))
+    pub fn try_open(self: &Arc<Self>, max: u32) -> Option<SlotGuard> {
+        SlotGuard::take(self, |stats| &stats.open, max)
+    }
+
+    /// Counts a connection as waiting for its over-limit answer unless `max` already wait.
+    pub fn try_reject(self: &Arc<Self>, max: u32) -> Option<SlotGuard> {
+        SlotGuard::take(self, |stats| &stats.rejecting, max)
     }
 
     pub fn count_refused(&self) {
         self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds bytes the hub sent upstream on the app's behalf outside the relay.
+    pub fn count_sent(&self, bytes: u64) {
+        self.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub fn count_connection(&self) {
@@ -64,12 +71,24 @@ impl EgressStats {
     }
 }
 
-/// An open connection in [`EgressStats`].
-pub struct OpenGuard(Arc<EgressStats>);
+/// One taken slot of a bounded counter in [`EgressStats`], given back when dropped.
+pub struct SlotGuard {
+    stats: Arc<EgressStats>,
+    counter: fn(&EgressStats) -> &AtomicU32,
+}
 
-impl Drop for OpenGuard {
+impl SlotGuard {
+    fn take(stats: &Arc<EgressStats>, counter: fn(&EgressStats) -> &AtomicU32, max: u32) -> Option<SlotGuard> {
+        let taken = counter(stats)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |count| (count < max).then_some(count + 1))
+            .is_ok();
+        taken.then(|| SlotGuard { stats: Arc::clone(stats), counter })
+    }
+}
+
+impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        (self.counter)(&self.stats).fetch_sub(1, Ordering::AcqRel);
     }
 }
 
