@@ -263,7 +263,7 @@ def test_connection_limit_answers_429(hub, servers):
     bulkhead = egress_hub(
         hub, {"net": manifests.netprobe("net", "egress", [f"api.test:{allowed.port}"], max_connections=2)}
     )
-    # The tunnelled request asks the server to close, so that the tool's read of the answer ends.
+    # The tunnelled request sets Connection: close, so that the tool's read of the response ends.
     inner = "GET /limit HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n"
     head = f"CONNECT api.test:{allowed.port} HTTP/1.1\r\n\r\n{inner}"
 

@@ -2,8 +2,8 @@
 
 The egress tests run it with network mode "egress" or "none". Its tools fetch URLs with curl and
 with urllib through the proxy variables the hub sets, send raw requests to the proxy, look names
-up, connect past the proxy and send UDP datagrams. Every tool returns a JSON object that says what
-happened, and none raises, so that a refusal reads as data in the test.
+up, connect past the proxy and send UDP datagrams. Every tool returns a JSON object that describes
+the outcome, and none raises, so that a refusal reads as data in the test.
 """
 
 import json
@@ -53,7 +53,7 @@ def fetch_urllib(url: str) -> str:
 
 @server.tool()
 def proxy_request(head: str) -> str:
-    """Send head (code points 0 to 255, sent as those bytes) to the proxy and return its whole answer."""
+    """Send head (code points 0 to 255, sent as those bytes) to the proxy and return its whole response."""
     try:
         with socket.create_connection(PROXY, timeout=TIMEOUT) as connection:
             connection.sendall(head.encode("latin-1"))
@@ -70,7 +70,7 @@ def proxy_request(head: str) -> str:
 
 @server.tool()
 def proxy_request_while_holding(head: str, hold: int) -> str:
-    """Open hold idle connections to the proxy, then send head on one more, and return its answer."""
+    """Open hold idle connections to the proxy, then send head on one more, and return its response."""
     held = [socket.create_connection(PROXY, timeout=TIMEOUT) for _ in range(hold)]
     try:
         # Give the hub time to receive the idle connections before the request arrives.

@@ -2,7 +2,7 @@
 //!
 //! The hub runs `bulkhead-spoke launch` as a fresh single-threaded process with stdin carrying a
 //! [`LaunchSpec`] as JSON, stdout a pipe, stderr the spoke's log pipe, fd 3 the spoke's end of the
-//! hub channel, fd 4 the spoke's end of the egress channel when the spec asks for one, and an
+//! hub channel, fd 4 the spoke's end of the egress channel when the spec sets `egress_channel`, and an
 //! empty environment.
 //!
 //! On success the launcher writes one line `{"pid":N}` (N is the runtime's host pid), then closes

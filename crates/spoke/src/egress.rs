@@ -87,7 +87,7 @@ async fn pass_connections(listener: TcpListener, channel: AsyncFd<OwnedFd>) {
             tracing::error!("cannot pass an egress connection to the hub, so egress stops: {error}");
             return;
         }
-        // The hub holds its own copy now; dropping this one leaves the connection open.
+        // The hub has its own copy now, so dropping this one leaves the connection open.
         drop(stream);
     }
 }

@@ -15,7 +15,7 @@ use super::address::{classify, Forbidden};
 use super::allowlist::{allows, AllowEntry};
 use super::host::{parse_authority, Host, HostError, Target};
 
-/// Why the proxy does not dial.
+/// The reason the proxy does not dial.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error("{0}")]
@@ -32,7 +32,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Returns the HTTP status and reason phrase the proxy answers with.
+    /// Returns the HTTP status and reason phrase of the proxy's response.
     pub fn status(&self) -> (u16, &'static str) {
         match self {
             Refusal::Resolve { .. } => (502, "Bad Gateway"),

@@ -1,4 +1,4 @@
-//! Parsing and normalisation of the host and port an app asks the egress proxy for.
+//! Parsing and normalisation of the host and port in an app's request to the egress proxy.
 //!
 //! The same rules apply to a proxy request's target, to a manifest's allowlist entries and to the
 //! names in hub.toml's `[egress.hosts]`, so that a name is compared with a name in one canonical

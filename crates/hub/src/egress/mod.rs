@@ -28,8 +28,9 @@ pub use relay::{EgressSnapshot, EgressStats};
 /// own namespace, so the port never collides; 3128 is the port HTTP proxies commonly use.
 pub const PROXY_PORT: u16 = 3128;
 
-/// The environment that points an egress app's HTTP clients at the proxy. Both spellings are set
-/// because clients differ: curl reads only `http_proxy` in lower case, and Python reads either.
+/// Returns the environment that points an egress app's HTTP clients at the proxy. Both spellings
+/// are set because clients differ: curl reads only `http_proxy` in lower case, and Python reads
+/// either.
 pub fn proxy_environment() -> Vec<(String, String)> {
     let url = format!("http://127.0.0.1:{PROXY_PORT}");
     let no_proxy = "localhost,127.0.0.1,::1".to_string();

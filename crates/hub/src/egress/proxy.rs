@@ -1,5 +1,5 @@
 //! The hub's side of one egress spoke's proxy: receive each connection the runtime accepted, read
-//! its request head, run the checks, dial, answer, and relay while counting bytes.
+//! its request head, run the checks, dial, respond, and relay while counting bytes.
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -21,9 +21,9 @@ use super::request::{self, error_response, Kind, RequestError, CONNECT_ESTABLISH
 use crate::audit::{fields, AuditLog};
 use crate::config::EgressConfig;
 
-/// Most connections beyond the limit that wait for their 429 answer at once.
+/// Maximum number of connections beyond the limit that wait for their 429 response at once.
 const MAX_REJECTING: u32 = 16;
-/// How long a connection beyond the limit may take to send its head before it gets the answer.
+/// Time a connection beyond the limit has to send its head before it gets the response.
 const REJECT_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Buffer size of each relay direction. tokio's default of 8 KiB costs throughput on bulk transfers.
@@ -91,9 +91,9 @@ fn admit(fd: OwnedFd, context: &Arc<ProxyContext>, connections: &mut JoinSet<()>
     });
 }
 
-/// Answers a connection beyond the app's limit with 429. The head is read first, because closing
-/// a socket with unread data sends a reset that can overtake the answer. At most
-/// `MAX_REJECTING` such answers are pending at once; beyond that, connections are closed at once.
+/// Responds 429 to a connection beyond the app's limit. The head is read first, because closing
+/// a socket with unread data sends a reset that can overtake the response. At most
+/// `MAX_REJECTING` such responses are pending at once, and connections beyond that are closed.
 fn reject_over_limit(mut stream: TcpStream, context: &Arc<ProxyContext>, connections: &mut JoinSet<()>) {
     let reason = format!(
         "the app has {} proxy connections open, its maximum; raise [network] max_connections in the manifest",
@@ -215,7 +215,7 @@ async fn dial(addresses: &[SocketAddr], timeout: Duration) -> Result<(TcpStream,
     Err(last_error)
 }
 
-/// Answers a refusal with its status and the reason as the body, and records it.
+/// Sends a refusal with its status and the reason as the body, and records it.
 async fn answer_refusal(
     app: &mut TcpStream,
     context: &ProxyContext,
@@ -237,7 +237,7 @@ async fn answer_refusal(
 /// Counts, logs and audits a refused request.
 fn refused(context: &ProxyContext, method: &str, host: &str, status: u16, reason: &str) {
     context.stats.count_refused();
-    tracing::info!(app = %context.app, method, host, status, "egress refused: {reason}");
+    tracing::info!(app = %context.app, method, host, status, "egress request rejected: {reason}");
     let record = fields([
         ("app", Value::from(context.app.as_str())),
         ("method", Value::from(method)),

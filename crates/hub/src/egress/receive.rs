@@ -5,9 +5,9 @@
 //! data per message. A socket keeps working after it leaves its namespace, so the hub reads and
 //! writes the app's connection itself.
 //!
-//! The runtime shares its uid with the app, so the hub trusts nothing it receives: every
-//! descriptor is closed unless it is a connected TCP socket, and descriptors are received with
-//! `MSG_CMSG_CLOEXEC` so that none reaches a spoke the hub starts later.
+//! The runtime shares its uid with the app, so the hub trusts nothing it receives. Every
+//! descriptor is closed unless it is a connected TCP socket. Descriptors are received with
+//! `MSG_CMSG_CLOEXEC`, so that none reaches a spoke the hub starts later.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -88,7 +88,7 @@ fn receive_message(channel: RawFd) -> io::Result<Option<Vec<OwnedFd>>> {
 
     let mut fds = Vec::new();
     // SAFETY: the kernel filled `control` up to msg_controllen with well-formed cmsghdr entries,
-    // and CMSG_FIRSTHDR and CMSG_NXTHDR stay within that length. Each SCM_RIGHTS entry holds
+    // and CMSG_FIRSTHDR and CMSG_NXTHDR stay within that length. Each SCM_RIGHTS entry contains
     // descriptors the kernel just installed in this process, which nothing else owns.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&header);

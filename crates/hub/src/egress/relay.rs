@@ -52,7 +52,7 @@ impl EgressStats {
         SlotGuard::take(self, |stats| &stats.open, max)
     }
 
-    /// Counts a connection as waiting for its over-limit answer unless `max` already wait.
+    /// Counts a connection as waiting for its over-limit response unless `max` already wait.
     pub fn try_reject(self: &Arc<Self>, max: u32) -> Option<SlotGuard> {
         SlotGuard::take(self, |stats| &stats.rejecting, max)
     }
@@ -92,7 +92,7 @@ impl Drop for SlotGuard {
     }
 }
 
-/// Which way a [`Counted`] stream's reads go.
+/// The direction of the bytes that a [`Counted`] stream reads.
 #[derive(Debug, Clone, Copy)]
 pub enum Direction {
     /// Reads from the app, sent upstream.

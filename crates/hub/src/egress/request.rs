@@ -45,7 +45,7 @@ pub enum RequestError {
     NotAbsolute(String),
 }
 
-/// What the app asks for.
+/// The kind of proxy request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     /// A tunnel to the target.
@@ -154,8 +154,8 @@ fn split_absolute(target: &[u8]) -> Result<(&[u8], &[u8]), RequestError> {
 }
 
 /// Builds the head sent upstream: the request line in origin form, the app's headers without the
-/// hop-by-hop ones, and `Connection: close`, so that the server ends the exchange after one
-/// response and a second request on the same connection cannot name another host.
+/// hop-by-hop ones, and `Connection: close`. The server then ends the exchange after one response,
+/// so a second request on the same connection cannot name another host.
 fn forwarded_head(method: &str, path: &[u8], version: &[u8], headers: &[httparse::Header<'_>]) -> Vec<u8> {
     let named_in_connection: Vec<String> = headers
         .iter()

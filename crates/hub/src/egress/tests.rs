@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 //! Unit tests of the egress rules: host normalisation, allowlist matching, address classes,
 //! request parsing and the order of the checks. Nothing here opens a socket or resolves a name.
 
@@ -305,7 +307,7 @@ async fn request_head_times_out() {
 
 // The order of the checks
 
-/// A resolver that returns fixed answers and records every name it was asked for.
+/// A resolver that returns fixed addresses and records every name it looks up.
 struct FakeResolver {
     answers: BTreeMap<String, Vec<IpAddr>>,
     asked: Mutex<Vec<String>>,

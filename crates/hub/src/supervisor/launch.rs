@@ -103,7 +103,7 @@ pub async fn launch(config: &Config, entry: &AppEntry, audit: &Arc<AuditLog>) ->
     }
 }
 
-/// A spoke whose runtime answered Start, before the caller adds its cgroup and ledger entry.
+/// A spoke whose runtime returned from Start, before the caller adds its cgroup and ledger entry.
 struct Started {
     launcher: Child,
     runtime_pid: u32,

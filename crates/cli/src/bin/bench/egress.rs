@@ -171,7 +171,7 @@ fn run_paths(server: SocketAddr, namespace: &File) -> Result<EgressFigures> {
     })
 }
 
-/// How a client reaches the server.
+/// The route from a client to the server.
 enum Path {
     /// Through the proxy, with the server's address in an absolute URL.
     Proxied(SocketAddr),
@@ -205,7 +205,7 @@ fn timed_fetch(path: &Path, resource: &str) -> Result<Duration> {
     Ok(elapsed)
 }
 
-/// Sends one request and reads the answer to the end, and returns its size in bytes.
+/// Sends one request, reads the response to the end, and returns its size in bytes.
 fn fetch(path: &Path, resource: &str) -> Result<usize> {
     let (address, request) = path.request(resource);
     let mut stream = TcpStream::connect(address).with_context(|| format!("failed to connect to {address}"))?;
@@ -226,13 +226,13 @@ fn fetch(path: &Path, resource: &str) -> Result<usize> {
         total += count;
     }
     if !head.starts_with(b"HTTP/1.1 200") {
-        bail!("{resource} answered {:?}", String::from_utf8_lossy(&head));
+        bail!("{resource} returned the unexpected response {:?}", String::from_utf8_lossy(&head));
     }
     Ok(total)
 }
 
-/// A minimal HTTP server on 127.0.0.1 that answers `/large` with DOWNLOAD_BYTES and anything else
-/// with one byte, then closes. Dropping it stops its thread.
+/// A minimal HTTP server on 127.0.0.1 that returns DOWNLOAD_BYTES for `/large` and one byte for
+/// anything else, then closes. Dropping it stops its thread.
 struct Server {
     address: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -264,7 +264,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        // Wakes the accept loop so that it sees the flag.
+        // Wakes the accept loop so that it reads the flag.
         let _ = TcpStream::connect(self.address);
     }
 }
