@@ -155,3 +155,26 @@ def hostile(memory: str = "64MiB", pids: int = 600, cpu: float = 0.25, call_time
             "limits": {"memory": memory, "pids": pids, "cpu": cpu, "call_timeout": call_timeout},
         }
     )
+
+
+def netprobe(name: str, mode: str, allow: list[str] | None = None, max_connections: int | None = None) -> str:
+    """Return a manifest that runs tests/apps/netprobe.py with the network mode and allowlist given.
+
+    curl comes from the host's /usr, which every spoke mounts read-only.
+    """
+    network: dict = {"mode": mode}
+    if allow is not None:
+        network["allow"] = allow
+    if max_connections is not None:
+        network["max_connections"] = max_connections
+    return render_toml(
+        {
+            "name": name,
+            "description": "Test app whose tools fetch URLs, resolve names and open sockets.",
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["/probe/netprobe.py"],
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
+            "network": network,
+        }
+    )

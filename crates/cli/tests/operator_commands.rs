@@ -130,9 +130,9 @@ async fn spokes_table() {
 
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     let expected = "\
-APP    STATE    PID   APP_PID  MEMORY    CALLS  RESTARTS  LAST_EXIT
-notes  ready    4242  4250     25.5 MiB  12     1         killed by SIGKILL
-mail   backoff  -     -        0 B       0      3         out of memory
+APP    STATE    PID   APP_PID  MEMORY    CALLS  NET_SENT  NET_RECEIVED  NET_REFUSED  RESTARTS  LAST_EXIT
+notes  ready    4242  4250     25.5 MiB  12     0 B       0 B           0            1         killed by SIGKILL
+mail   backoff  -     -        0 B       0      0 B       0 B           0            3         out of memory
 ";
     assert_eq!(stdout(&output), expected);
 }
@@ -156,6 +156,11 @@ async fn spokes_json_numbers() {
             "last_exit": "killed by SIGKILL",
             "memory_bytes": 25 * 1024 * 1024 + 512 * 1024,
             "calls": 12,
+            "egress_open": 0,
+            "egress_connections": 0,
+            "egress_refused": 0,
+            "egress_bytes_sent": 0,
+            "egress_bytes_received": 0,
         })
     );
     assert_eq!(json.as_array().map(Vec::len), Some(2));

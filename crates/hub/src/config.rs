@@ -4,6 +4,7 @@
 //! resolved against the folder that contains the config file. Errors name the file, the key, the
 //! reason and the fix, in the same form as manifest errors.
 
+mod egress;
 mod group;
 mod token;
 mod validate;
@@ -33,6 +34,29 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub audit: AuditConfig,
     pub flow: crate::flow::FlowConfig,
+    pub egress: EgressConfig,
+}
+
+/// Settings of the egress proxy shared by every app with `[network] mode = "egress"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressConfig {
+    /// Names pinned to addresses, in normalised form. The proxy dials these addresses without
+    /// resolving the name and without the address class checks, because the operator chose them.
+    pub hosts: std::collections::BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Time for one name lookup, and for one TCP connect to each address.
+    pub connect_timeout: Duration,
+    /// Time an app has to send a request head after it opens a proxy connection.
+    pub header_timeout: Duration,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig {
+            hosts: std::collections::BTreeMap::new(),
+            connect_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// What the audit log records.

@@ -19,6 +19,7 @@ pub mod approvals_service;
 pub mod audit;
 pub mod config;
 pub mod daemon;
+pub mod egress;
 pub mod error;
 pub mod flow;
 pub mod hub;

@@ -160,6 +160,11 @@ impl OperatorService for HubService {
                 last_exit: info.last_exit,
                 memory_bytes: info.memory_bytes,
                 calls: info.calls,
+                egress_open: info.egress.open,
+                egress_connections: info.egress.connections,
+                egress_refused: info.egress.refused,
+                egress_bytes_sent: info.egress.bytes_sent,
+                egress_bytes_received: info.egress.bytes_received,
             })
             .collect();
         Ok(Response::new(ListSpokesResponse { spokes }))

@@ -2,7 +2,8 @@
 //!
 //! The hub runs `bulkhead-spoke launch` as a fresh single-threaded process with stdin carrying a
 //! [`LaunchSpec`] as JSON, stdout a pipe, stderr the spoke's log pipe, fd 3 the spoke's end of the
-//! hub channel, and an empty environment.
+//! hub channel, fd 4 the spoke's end of the egress channel when the spec sets `egress_channel`, and an
+//! empty environment.
 //!
 //! On success the launcher writes one line `{"pid":N}` (N is the runtime's host pid), then closes
 //! stdout and its own copy of the channel. It waits for the runtime, forwards SIGTERM, SIGINT and
@@ -30,6 +31,10 @@ pub const SETUP_FAILURE_EXIT_CODE: i32 = 125;
 /// Descriptor of the hub channel, inherited by the launcher and passed on to the runtime.
 pub const CHANNEL_FD: i32 = 3;
 
+/// Descriptor of the egress channel, on which the runtime passes the app's proxy connections to
+/// the hub. Present only when [`LaunchSpec::egress_channel`] is set.
+pub const EGRESS_FD: i32 = 4;
+
 /// Maximum hostname length of Linux (HOST_NAME_MAX).
 const HOST_NAME_MAX: usize = 64;
 
@@ -51,6 +56,9 @@ pub struct LaunchSpec {
     pub runtime_args: Vec<String>,
     /// The runtime's whole environment.
     pub runtime_env: Vec<(String, String)>,
+    /// Whether fd [`EGRESS_FD`] carries the egress channel, which the runtime then inherits.
+    #[serde(default)]
+    pub egress_channel: bool,
 }
 
 /// The binary the child executes as the spoke runtime.
@@ -91,6 +99,8 @@ pub enum LaunchError {
     ParentDied,
     #[error("fd {CHANNEL_FD} (the hub channel) is not open; start the launcher with the channel as fd {CHANNEL_FD}")]
     ChannelNotOpen,
+    #[error("fd {EGRESS_FD} (the egress channel) is not open, but the spec sets egress_channel; start the launcher with the channel as fd {EGRESS_FD}")]
+    EgressChannelNotOpen,
     #[error("list threads in /proc/self/task: {0}")]
     CountThreads(#[source] io::Error),
     #[error("the launcher runs {count} threads; it must be single-threaded to clone safely")]
@@ -213,7 +223,7 @@ pub fn launch_with_exec(spec: &LaunchSpec, exec: &ExecTarget) -> i32 {
             if let Err(err) = write_line(&format!("{{\"pid\":{}}}", child.pid())) {
                 tracing::warn!(app = %spec.app, error = %err, "cannot write the pid line to stdout");
             }
-            start::release_stdio();
+            start::release_stdio(spec.egress_channel);
             let code = child.wait_forwarding_signals();
             tracing::info!(app = %spec.app, code, "spoke runtime exited");
             code
@@ -258,6 +268,7 @@ mod tests {
             cgroup_procs: Vec::new(),
             runtime_args: vec!["bulkhead-spoke".to_string(), "serve".to_string()],
             runtime_env: vec![("RUST_LOG".to_string(), "info".to_string())],
+            egress_channel: false,
         }
     }
 

@@ -20,6 +20,8 @@ pub type McpClient = RunningService<RoleClient, ClientConfig>;
 pub enum AppError {
     #[error("invalid start request: {0}")]
     InvalidRequest(String),
+    #[error("cannot start the egress proxy: {0}")]
+    Egress(#[from] crate::egress::EgressError),
     #[error("cannot build the seccomp filter: {0}")]
     Seccomp(String),
     #[error("cannot start {command:?}: {source}")]
@@ -43,8 +45,14 @@ pub async fn start(request: &StartRequest, reaper: &Reaper) -> Result<RunningApp
     if request.command.is_empty() {
         return Err(AppError::InvalidRequest("the command is empty".into()));
     }
+    // Both modes allow inet sockets: the namespace holds only loopback, and an egress app reaches
+    // the proxy on 127.0.0.1.
     let network = match request.network_mode.as_str() {
         "" | "none" => NetworkFamilies::UnixAndInet,
+        "egress" => {
+            crate::egress::start(request.proxy_port)?;
+            NetworkFamilies::UnixAndInet
+        }
         other => return Err(AppError::InvalidRequest(format!("unknown network mode {other:?}"))),
     };
     // Compile before fork: the pre_exec hook must not allocate.

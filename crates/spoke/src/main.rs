@@ -10,6 +10,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod app;
+mod egress;
 mod reaper;
 mod runtime;
 mod service;

@@ -24,6 +24,11 @@ pub(super) struct SpokeJson {
     last_exit: String,
     memory_bytes: u64,
     calls: u64,
+    egress_open: u32,
+    egress_connections: u64,
+    egress_refused: u64,
+    egress_bytes_sent: u64,
+    egress_bytes_received: u64,
 }
 
 impl From<Spoke> for SpokeJson {
@@ -38,6 +43,11 @@ impl From<Spoke> for SpokeJson {
             last_exit: spoke.last_exit,
             memory_bytes: spoke.memory_bytes,
             calls: spoke.calls,
+            egress_open: spoke.egress_open,
+            egress_connections: spoke.egress_connections,
+            egress_refused: spoke.egress_refused,
+            egress_bytes_sent: spoke.egress_bytes_sent,
+            egress_bytes_received: spoke.egress_bytes_received,
         }
     }
 }
@@ -70,6 +80,9 @@ pub(super) fn spoke_table(spokes: &[Spoke]) -> Table {
         "APP_PID",
         "MEMORY",
         "CALLS",
+        "NET_SENT",
+        "NET_RECEIVED",
+        "NET_REFUSED",
         "RESTARTS",
         "LAST_EXIT",
     ]);
@@ -81,6 +94,9 @@ pub(super) fn spoke_table(spokes: &[Spoke]) -> Table {
             pid_cell(spoke.app_pid),
             format_bytes(spoke.memory_bytes),
             spoke.calls.to_string(),
+            format_bytes(spoke.egress_bytes_sent),
+            format_bytes(spoke.egress_bytes_received),
+            spoke.egress_refused.to_string(),
             spoke.restarts.to_string(),
             dash_if_empty(&spoke.last_exit),
         ]);
@@ -120,6 +136,11 @@ mod tests {
             last_exit: last_exit.into(),
             memory_bytes,
             calls: 17,
+            egress_open: 1,
+            egress_connections: 3,
+            egress_refused: 2,
+            egress_bytes_sent: 1536,
+            egress_bytes_received: 5 * 1024 * 1024,
         }
     }
 
@@ -130,9 +151,9 @@ mod tests {
             spoke("mail", 0, 0, "out of memory"),
         ];
         let expected = "\
-APP    STATE    PID   APP_PID  MEMORY    CALLS  RESTARTS  LAST_EXIT
-notes  ready    4242  4243     12.3 MiB  17     2         -
-mail   backoff  -     -        0 B       17     2         out of memory
+APP    STATE    PID   APP_PID  MEMORY    CALLS  NET_SENT  NET_RECEIVED  NET_REFUSED  RESTARTS  LAST_EXIT
+notes  ready    4242  4243     12.3 MiB  17     1.5 KiB   5.0 MiB       2            2         -
+mail   backoff  -     -        0 B       17     1.5 KiB   5.0 MiB       2            2         out of memory
 ";
         assert_eq!(spoke_table(&spokes).render(None), expected);
     }
@@ -149,5 +170,10 @@ mail   backoff  -     -        0 B       17     2         out of memory
         assert_eq!(json["restarts"], 2);
         assert_eq!(json["last_exit"], "");
         assert_eq!(json["state"], "ready");
+        assert_eq!(json["egress_open"], 1);
+        assert_eq!(json["egress_connections"], 3);
+        assert_eq!(json["egress_refused"], 2);
+        assert_eq!(json["egress_bytes_sent"], 1536);
+        assert_eq!(json["egress_bytes_received"], 5 * 1024 * 1024);
     }
 }

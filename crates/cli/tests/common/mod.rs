@@ -352,6 +352,7 @@ impl OperatorService for Mock {
                     last_exit: "killed by SIGKILL".into(),
                     memory_bytes: 25 * 1024 * 1024 + 512 * 1024,
                     calls: 12,
+                    ..Spoke::default()
                 },
                 Spoke {
                     app: "mail".into(),
@@ -363,6 +364,7 @@ impl OperatorService for Mock {
                     last_exit: "out of memory".into(),
                     memory_bytes: 0,
                     calls: 0,
+                    ..Spoke::default()
                 },
             ],
         }))

@@ -437,3 +437,30 @@ fn flow_approval_timeout_rejects_invalid_values() {
     let message = error_message("[flow]\napproval_timeout = \"10ms\"\n");
     assert!(message.contains("below the minimum of 100ms"), "{message}");
 }
+
+#[test]
+fn egress_hosts_and_timeouts() {
+    let config = parse(
+        "[egress]\nconnect_timeout = \"2s\"\nheader_timeout = \"500ms\"\n\n[egress.hosts]\n\"API.Test.\" = \"127.0.0.1\"\n\"pair.test\" = [\"10.0.0.1\", \"::1\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.egress.connect_timeout, Duration::from_secs(2));
+    assert_eq!(config.egress.header_timeout, Duration::from_millis(500));
+    let localhost: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert_eq!(config.egress.hosts.get("api.test"), Some(&vec![localhost]));
+    assert_eq!(config.egress.hosts.get("pair.test").map(Vec::len), Some(2));
+}
+
+#[test]
+fn egress_errors() {
+    assert_eq!(
+        error_message("[egress.hosts]\n\"api.test\" = \"localhost\""),
+        "/etc/bulkhead/hub.toml: egress.hosts.\"api.test\": \"localhost\" is not an IP address; write one such \
+         as \"127.0.0.1\" or \"::1\""
+    );
+    assert!(error_message("[egress.hosts]\n\"api.test\" = []").contains("lists no address"));
+    assert!(error_message("[egress.hosts]\n\"bad name\" = \"127.0.0.1\"").contains("contains whitespace"));
+    assert!(error_message("[egress.hosts]\n\"api.test\" = \"127.0.0.1\"\n\"API.test\" = \"127.0.0.2\"").contains("a second time"));
+    assert!(error_message("[egress]\nconnect_timeout = \"1ms\"").contains("egress.connect_timeout: 1ms is below the minimum of 100ms"));
+    assert!(error_message("[egress]\nproxy = \"x\"").contains("proxy"));
+}

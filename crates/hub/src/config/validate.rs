@@ -42,6 +42,8 @@ pub(super) struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     flow: RawFlow,
+    #[serde(default)]
+    egress: super::egress::RawEgress,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +117,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, Invalid> {
         sandbox: check_sandbox(raw.sandbox)?,
         audit: AuditConfig { record_arguments: raw.audit.record_arguments.unwrap_or(false) },
         flow: check_flow(raw.flow)?,
+        egress: super::egress::check_egress(raw.egress)?,
     })
 }
 
@@ -293,7 +296,7 @@ fn check_spokes(raw: RawSpokes) -> Result<SpokesConfig, Invalid> {
     Ok(spokes)
 }
 
-fn check_duration(key: &str, text: &str, min: Duration) -> Result<Duration, Invalid> {
+pub(super) fn check_duration(key: &str, text: &str, min: Duration) -> Result<Duration, Invalid> {
     let duration = parse_duration(text).map_err(|error| invalid(key, error.to_string()))?;
     check_range(key, duration, min, MAX_DURATION, show_duration)
 }

@@ -5,6 +5,7 @@
 //! error names the file, the key and the reason, and the fix where that is not obvious.
 
 mod limits;
+mod network;
 pub(crate) mod paths;
 mod raw;
 pub(crate) mod source;
@@ -77,10 +78,24 @@ pub struct LimitsConfig {
 }
 
 /// The app's network access.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkConfig {
     pub mode: NetworkMode,
+    /// The hosts and ports the app may reach through the hub's proxy, in egress mode. Empty in
+    /// mode "none".
+    pub allow: Vec<crate::egress::allowlist::AllowEntry>,
+    /// Maximum number of proxy connections open at once, from 1 to 4096.
+    pub max_connections: u32,
 }
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig { mode: NetworkMode::None, allow: Vec::new(), max_connections: DEFAULT_MAX_CONNECTIONS }
+    }
+}
+
+/// The default of `[network] max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 32;
 
 /// How much network the app gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +103,8 @@ pub enum NetworkMode {
     /// An empty network namespace with only a loopback interface.
     #[default]
     None,
+    /// The same namespace, plus the hub's proxy on 127.0.0.1 to the hosts on the allowlist.
+    Egress,
 }
 
 impl NetworkMode {
@@ -95,6 +112,7 @@ impl NetworkMode {
     pub fn has_egress(self) -> bool {
         match self {
             NetworkMode::None => false,
+            NetworkMode::Egress => true,
         }
     }
 
@@ -102,6 +120,7 @@ impl NetworkMode {
     pub fn as_str(self) -> &'static str {
         match self {
             NetworkMode::None => "none",
+            NetworkMode::Egress => "egress",
         }
     }
 }

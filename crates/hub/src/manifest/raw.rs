@@ -67,6 +67,8 @@ pub(crate) struct RawLimits {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNetwork {
     pub mode: Option<String>,
+    pub allow: Option<Vec<String>>,
+    pub max_connections: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

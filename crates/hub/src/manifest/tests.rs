@@ -446,11 +446,49 @@ fn call_timeout_rules() {
 #[test]
 fn network_mode_rules() {
     assert_eq!(
-        error_message(&minimal_with("[network]\nmode = \"egress\"")),
-        "apps.d/x.toml: network.mode: \"egress\" is not supported yet; use \"none\""
+        error_message(&minimal_with("[network]\nmode = \"open\"")),
+        "apps.d/x.toml: network.mode: \"open\" is not a network mode; use \"none\" or \"egress\""
     );
     let manifest = parse(&minimal_with("[network]\nmode = \"none\"")).unwrap();
     assert_eq!(manifest.network.mode.as_str(), "none");
+    assert!(manifest.network.allow.is_empty());
+    assert_eq!(manifest.network.max_connections, super::DEFAULT_MAX_CONNECTIONS);
+}
+
+#[test]
+fn network_egress_allowlist() {
+    let manifest = parse(&minimal_with(
+        "[network]\nmode = \"egress\"\nallow = [\"API.example.com:443\", \"*.example.org:443\", \"127.0.0.1:8080\"]\nmax_connections = 4",
+    ))
+    .unwrap();
+    assert_eq!(manifest.network.mode, NetworkMode::Egress);
+    assert!(manifest.network.mode.has_egress());
+    let entries: Vec<String> = manifest.network.allow.iter().map(ToString::to_string).collect();
+    assert_eq!(entries, ["api.example.com:443", "*.example.org:443", "127.0.0.1:8080"]);
+    assert_eq!(manifest.network.max_connections, 4);
+}
+
+#[test]
+fn network_egress_errors() {
+    let network = |fields: &str| error_message(&minimal_with(&format!("[network]\n{fields}")));
+    assert_eq!(
+        network("mode = \"egress\""),
+        "apps.d/x.toml: network.allow: is empty, so an egress app could reach nothing; list hosts such as \
+         allow = [\"api.example.com:443\"]"
+    );
+    assert_eq!(
+        network("allow = [\"api.test:80\"]"),
+        "apps.d/x.toml: network.allow: is set but network.mode is \"none\"; set mode = \"egress\" to use \
+         the allowlist, or remove allow"
+    );
+    assert_eq!(
+        network("mode = \"egress\"\nallow = [\"api.test\"]"),
+        "apps.d/x.toml: network.allow[0]: \"api.test\": \"api.test\" has no port; write it as host:port"
+    );
+    assert!(network("mode = \"egress\"\nallow = [\"a.*.test:80\"]").contains("network.allow[0]: \"a.*.test:80\": a wildcard"));
+    assert!(network("mode = \"egress\"\nallow = [\"api.test:80\", \"API.test:80\"]").contains("network.allow[1]: \"API.test:80\" is listed twice"));
+    assert!(network("mode = \"egress\"\nallow = [\"api.test:80\"]\nmax_connections = 0").contains("network.max_connections: 0 is below the minimum of 1"));
+    assert!(network("mode = \"egress\"\nallow = [\"api.test:80\"]\nmax_connections = 5000").contains("network.max_connections: 5000 is above the maximum of 4096"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::limits::check_limits;
 use super::paths::{absolute_normalized, is_root, under_any};
 use super::raw::{RawManifest, RawMount, RawTools};
-use super::{Manifest, MountEntry, NetworkConfig, NetworkMode, StateConfig, ToolsConfig};
+use super::{Manifest, MountEntry, StateConfig, ToolsConfig};
 
 /// The working directory of an app whose manifest sets none.
 pub const DEFAULT_CWD: &str = "/state";
@@ -59,7 +59,7 @@ pub(crate) fn validate(raw: RawManifest) -> Result<Manifest, Invalid> {
             persistent: raw.state.persistent.unwrap_or(false),
         },
         limits: check_limits(raw.limits)?,
-        network: check_network(raw.network.mode)?,
+        network: super::network::check_network(raw.network)?,
         tools: check_tools(raw.tools)?,
         data: super::DataConfig { confidential: raw.data.confidential.unwrap_or(false) },
     })
@@ -290,18 +290,6 @@ fn check_target(key: &str, target: &std::path::Path) -> Result<(), Invalid> {
         ));
     }
     Ok(())
-}
-
-fn check_network(mode: Option<String>) -> Result<NetworkConfig, Invalid> {
-    match mode.as_deref() {
-        None | Some("none") => Ok(NetworkConfig {
-            mode: NetworkMode::None,
-        }),
-        Some(other) => Err(invalid(
-            "network.mode",
-            format!("\"{other}\" is not supported yet; use \"none\""),
-        )),
-    }
 }
 
 fn check_tools(raw: RawTools) -> Result<ToolsConfig, Invalid> {

@@ -1,7 +1,8 @@
 //! Starting one spoke: its cgroup, the launcher process, the channel and the Start call.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bulkhead_proto::v1::{StartRequest, StartResponse};
@@ -15,7 +16,9 @@ use tokio::process::{Child, Command};
 
 use super::channel::SpokeClient;
 
+use crate::audit::AuditLog;
 use crate::config::Config;
+use crate::egress::{self, EgressStats};
 use crate::registry::AppEntry;
 
 /// The folder inside the sandbox where a bare command's binary is bound.
@@ -35,6 +38,8 @@ pub enum LaunchError {
     StateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot create the spoke channel: {0}")]
     Channel(std::io::Error),
+    #[error("cannot create the egress channel: {0}")]
+    EgressChannel(std::io::Error),
     #[error("cannot run the spoke launcher {path}: {source}; check [paths] spoke in the hub config")]
     Spawn { path: PathBuf, source: std::io::Error },
     #[error("the spoke launcher failed: {0}")]
@@ -60,10 +65,12 @@ pub struct Launched {
     pub ledger: LedgerEntry,
     pub catalog: StartResponse,
     pub started_at: SystemTime,
+    /// The proxy's counters, for an app with egress.
+    pub egress: Option<Arc<EgressStats>>,
 }
 
 /// Starts the spoke of `entry`. On failure everything created so far is removed.
-pub async fn launch(config: &Config, entry: &AppEntry) -> Result<Launched, LaunchError> {
+pub async fn launch(config: &Config, entry: &AppEntry, audit: &Arc<AuditLog>) -> Result<Launched, LaunchError> {
     // Fail closed: a spoke never starts with less isolation than every spoke gets.
     bulkhead_sandbox::probe::require_spoke_primitives()?;
     let manifest = &entry.manifest;
@@ -81,10 +88,11 @@ pub async fn launch(config: &Config, entry: &AppEntry) -> Result<Launched, Launc
             return Err(error.into());
         }
     };
-    match start_in_cgroup(config, entry, &cgroup).await {
-        Ok((launcher, runtime_pid, client, catalog)) => {
+    match start_in_cgroup(config, entry, &cgroup, audit).await {
+        Ok(Started { launcher, runtime_pid, client, catalog, egress }) => {
             let app_pid = host_child_pid(runtime_pid).unwrap_or(0);
-            Ok(Launched { launcher, runtime_pid, app_pid, client, cgroup, ledger, catalog, started_at: SystemTime::now() })
+            let started_at = SystemTime::now();
+            Ok(Launched { launcher, runtime_pid, app_pid, client, cgroup, ledger, catalog, started_at, egress })
         }
         Err(error) => {
             if super::slot::remove_cgroup(&manifest.name, cgroup).await {
@@ -95,12 +103,23 @@ pub async fn launch(config: &Config, entry: &AppEntry) -> Result<Launched, Launc
     }
 }
 
+/// A spoke whose runtime returned from Start, before the caller adds its cgroup and ledger entry.
+struct Started {
+    launcher: Child,
+    runtime_pid: u32,
+    client: SpokeClient,
+    catalog: StartResponse,
+    egress: Option<Arc<EgressStats>>,
+}
+
 async fn start_in_cgroup(
     config: &Config,
     entry: &AppEntry,
     cgroup: &SpokeCgroup,
-) -> Result<(Child, u32, SpokeClient, StartResponse), LaunchError> {
+    audit: &Arc<AuditLog>,
+) -> Result<Started, LaunchError> {
     let manifest = &entry.manifest;
+    let has_egress = manifest.network.mode.has_egress();
     let (plan, command) = mount_plan(config, entry)?;
     let spec = LaunchSpec {
         app: manifest.name.clone(),
@@ -112,11 +131,20 @@ async fn start_in_cgroup(
         runtime_env: std::env::var("BULKHEAD_SPOKE_LOG")
             .map(|filter| vec![("BULKHEAD_SPOKE_LOG".to_string(), filter)])
             .unwrap_or_default(),
+        egress_channel: has_egress,
     };
     let spec_json = serde_json::to_vec(&spec).map_err(|error| LaunchError::Launcher(error.to_string()))?;
 
     let (hub_end, spoke_end) = std::os::unix::net::UnixStream::pair().map_err(LaunchError::Channel)?;
     let spoke_fd = spoke_end.as_raw_fd();
+    let (egress_hub_end, egress_spoke_end) = match has_egress {
+        true => {
+            let (hub, spoke) = egress_channel().map_err(LaunchError::EgressChannel)?;
+            (Some(hub), Some(spoke))
+        }
+        false => (None, None),
+    };
+    let egress_fd = egress_spoke_end.as_ref().map(AsRawFd::as_raw_fd);
     let mut command_line = Command::new(&config.paths.spoke);
     command_line
         .arg("launch")
@@ -128,12 +156,18 @@ async fn start_in_cgroup(
     // SAFETY: the hook runs in the forked child before exec and makes only async-signal-safe system
     // calls (prctl, dup2, fcntl, close_range) on descriptors that exist in the child.
     unsafe {
-        command_line.pre_exec(move || prepare_launcher_fds(spoke_fd));
+        command_line.pre_exec(move || prepare_launcher_fds(spoke_fd, egress_fd));
     }
     let mut launcher = command_line
         .spawn()
         .map_err(|source| LaunchError::Spawn { path: config.paths.spoke.clone(), source })?;
     drop(spoke_end);
+    drop(egress_spoke_end);
+    // The proxy starts before Start, so that an app that fetches during its MCP handshake is served.
+    let egress = match egress_hub_end {
+        Some(channel) => Some(start_proxy(channel, config, manifest, audit).map_err(LaunchError::EgressChannel)?),
+        None => None,
+    };
 
     let timeout = config.spokes.start_timeout;
     let started = tokio::time::timeout(timeout, async {
@@ -154,7 +188,8 @@ async fn start_in_cgroup(
                 env: app_environment(manifest),
                 cwd: manifest.cwd.display().to_string(),
                 init_timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
-                network_mode: "none".into(),
+                network_mode: manifest.network.mode.as_str().into(),
+                proxy_port: if has_egress { u32::from(egress::PROXY_PORT) } else { 0 },
             })
             .await
             .map_err(|status| LaunchError::Start(status.message().to_string()))?
@@ -163,7 +198,7 @@ async fn start_in_cgroup(
     })
     .await;
     match started {
-        Ok(Ok((runtime_pid, client, catalog))) => Ok((launcher, runtime_pid, client, catalog)),
+        Ok(Ok((runtime_pid, client, catalog))) => Ok(Started { launcher, runtime_pid, client, catalog, egress }),
         Ok(Err(error)) => {
             stop_failed_launcher(&mut launcher).await;
             Err(error)
@@ -175,26 +210,73 @@ async fn start_in_cgroup(
     }
 }
 
-/// Puts the spoke's channel at fd 3, closes every other inherited descriptor above it, and ties the
-/// launcher's life to the hub's.
-fn prepare_launcher_fds(spoke_fd: i32) -> std::io::Result<()> {
+/// Puts the spoke's channel at fd 3 and the egress channel, if any, at fd 4, closes every other
+/// inherited descriptor above them, and ties the launcher's life to the hub's.
+fn prepare_launcher_fds(spoke_fd: i32, egress_fd: Option<i32>) -> std::io::Result<()> {
+    /// Both channels are first copied to this number or above, so that placing one at 3 or 4
+    /// cannot overwrite the other.
+    const ABOVE_TARGETS: i32 = 10;
     // SAFETY: prctl, dup2, fcntl and close_range are async-signal-safe system calls; they touch only
     // this child's descriptor table and its parent-death signal.
     unsafe {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        if spoke_fd == 3 {
-            let flags = libc::fcntl(3, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        } else if libc::dup2(spoke_fd, 3) < 0 {
+        let channel = libc::fcntl(spoke_fd, libc::F_DUPFD_CLOEXEC, ABOVE_TARGETS);
+        if channel < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32);
+        let egress = match egress_fd {
+            Some(fd) => {
+                let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, ABOVE_TARGETS);
+                if copy < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Some(copy)
+            }
+            None => None,
+        };
+        // dup2 clears FD_CLOEXEC on the new descriptor, so the launcher inherits both.
+        if libc::dup2(channel, 3) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut first_closed = 4u32;
+        if let Some(egress) = egress {
+            if libc::dup2(egress, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            first_closed = 5;
+        }
+        libc::syscall(libc::SYS_close_range, first_closed, u32::MAX, 0u32);
     }
     Ok(())
+}
+
+/// Creates the egress channel: a SOCK_SEQPACKET socketpair, so that each passed connection is one
+/// message with its own descriptor.
+fn egress_channel() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(std::io::Error::from)
+}
+
+/// Starts the hub's proxy task for one egress spoke and returns its counters.
+fn start_proxy(
+    channel: OwnedFd,
+    config: &Config,
+    manifest: &crate::manifest::Manifest,
+    audit: &Arc<AuditLog>,
+) -> std::io::Result<Arc<EgressStats>> {
+    let stats = Arc::new(EgressStats::default());
+    let context = egress::ProxyContext {
+        app: manifest.name.clone(),
+        allow: manifest.network.allow.clone(),
+        max_connections: manifest.network.max_connections,
+        config: config.egress.clone(),
+        audit: Arc::clone(audit),
+        stats: Arc::clone(&stats),
+    };
+    egress::spawn(channel, context)?;
+    Ok(stats)
 }
 
 async fn stop_failed_launcher(launcher: &mut Child) {
@@ -289,11 +371,15 @@ fn prepare_state_dir(dir: &Path, host_id: u32) -> Result<(), LaunchError> {
 }
 
 /// Builds the app's environment: its manifest's `[env]`, with PATH and HOME filled in when missing.
+/// An egress app also gets the proxy variables, which replace any the manifest sets.
 fn app_environment(manifest: &crate::manifest::Manifest) -> std::collections::HashMap<String, String> {
     let mut env: std::collections::HashMap<String, String> =
         manifest.env.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
     env.entry("PATH".into()).or_insert_with(|| SANDBOX_PATH.into());
     env.entry("HOME".into()).or_insert_with(|| "/state".into());
+    if manifest.network.mode.has_egress() {
+        env.extend(egress::proxy_environment());
+    }
     env
 }
 

@@ -55,6 +55,7 @@ pub struct SpokeInfo {
     pub last_exit: String,
     pub memory_bytes: u64,
     pub calls: u64,
+    pub egress: crate::egress::EgressSnapshot,
 }
 
 /// A started spoke, shared by the calls that use it.
@@ -72,6 +73,7 @@ pub struct RunningSpoke {
     last_used: std::sync::Mutex<Instant>,
     stopping: AtomicBool,
     exit: watch::Receiver<Option<SpokeExit>>,
+    egress: Option<Arc<crate::egress::EgressStats>>,
 }
 
 /// Counts a call as in flight until dropped, so the idle sweeper leaves the spoke alone.
@@ -191,7 +193,7 @@ impl Slot {
         let after_crash = inner.last_exit.as_ref().is_some_and(|exit| *exit != SpokeExit::Stopped);
         inner.state = SpokeState::Starting;
         let begun = Instant::now();
-        let launched = match launch::launch(config, entry).await {
+        let launched = match launch::launch(config, entry, &self.audit).await {
             Ok(launched) => launched,
             Err(error) => {
                 inner.state = SpokeState::Crashed;
@@ -231,7 +233,7 @@ impl Slot {
 
     /// Starts the task that waits for the launcher's exit and records it.
     fn watch(self: &Arc<Self>, launched: Launched, limit_bytes: u64) -> Arc<RunningSpoke> {
-        let Launched { mut launcher, runtime_pid, app_pid, client, cgroup, ledger, catalog, started_at } = launched;
+        let Launched { mut launcher, runtime_pid, app_pid, client, cgroup, ledger, catalog, started_at, egress } = launched;
         let (exit_tx, exit_rx) = watch::channel(None);
         let running = Arc::new(RunningSpoke {
             client,
@@ -247,6 +249,7 @@ impl Slot {
             last_used: std::sync::Mutex::new(Instant::now()),
             stopping: AtomicBool::new(false),
             exit: exit_rx,
+            egress,
         });
         let slot = Arc::clone(self);
         let spoke = Arc::clone(&running);
@@ -332,6 +335,11 @@ impl Slot {
             last_exit,
             memory_bytes: running.as_ref().map_or(0, |r| r.memory_bytes()),
             calls: running.as_ref().map_or(0, |r| r.calls.load(Ordering::Relaxed)),
+            egress: running
+                .as_ref()
+                .and_then(|r| r.egress.as_ref())
+                .map(|stats| stats.snapshot())
+                .unwrap_or_default(),
         };
         Some(info)
     }

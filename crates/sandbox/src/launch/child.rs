@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
 use super::start::ExecArgs;
-use super::{CHANNEL_FD, SETUP_FAILURE_EXIT_CODE};
+use super::{CHANNEL_FD, EGRESS_FD, SETUP_FAILURE_EXIT_CODE};
 use crate::fds::{self, write_all, FdError};
 use crate::mounts::apply::{self, failed, StepFailure};
 use crate::mounts::prepare::PreparedRoot;
@@ -32,6 +32,8 @@ pub(super) struct ChildPlan {
     pub last_cap: u32,
     /// Signal mask from before the launcher blocked the forwarded signals.
     pub original_mask: SigSet,
+    /// Whether the runtime keeps the egress channel at [`EGRESS_FD`].
+    pub egress_channel: bool,
 }
 
 /// The child's ends of the two setup pipes.
@@ -124,6 +126,8 @@ fn set_up<'a>(
         libc::STDOUT_FILENO,
         libc::STDERR_FILENO,
         CHANNEL_FD,
+        // Keeping the hub channel twice is harmless, so a spoke without egress keeps no extra fd.
+        if plan.egress_channel { EGRESS_FD } else { CHANNEL_FD },
         plan.runtime.as_raw_fd(),
         pipes.sync,
         pipes.error,

@@ -13,7 +13,7 @@ use nix::unistd::getppid;
 
 use super::child::ChildPlan;
 use super::parent::{self, RunningChild};
-use super::{ExecTarget, LaunchError, LaunchSpec, CHANNEL_FD};
+use super::{ExecTarget, LaunchError, LaunchSpec, CHANNEL_FD, EGRESS_FD};
 use crate::mounts::{prepare, sys};
 use crate::privileges;
 
@@ -28,6 +28,9 @@ pub(super) fn start(spec: &LaunchSpec, exec: &ExecTarget) -> Result<RunningChild
         return Err(LaunchError::ParentDied);
     }
     check_channel_open()?;
+    if spec.egress_channel && !fd_is_open(EGRESS_FD) {
+        return Err(LaunchError::EgressChannelNotOpen);
+    }
     check_single_threaded()?;
     spec.validate()?;
 
@@ -45,15 +48,16 @@ pub(super) fn start(spec: &LaunchSpec, exec: &ExecTarget) -> Result<RunningChild
         exec_args: ExecArgs::new(spec),
         last_cap: privileges::read_last_capability()?,
         original_mask: block_forwarded_signals()?,
+        egress_channel: spec.egress_channel,
     };
     tracing::debug!(app = %spec.app, binds = plan.root.binds.len(), "mount sources opened");
     parent::spawn(&plan, spec)
 }
 
-/// Closes the launcher's copies of the hub's stdout pipe and of the channel once the runtime runs.
+/// Closes the launcher's copies of the hub's stdout pipe and of the channels once the runtime runs.
 /// stdout is pointed at /dev/null rather than closed, so fd 1 stays valid for stray writes. The
 /// hub then reads EOF from both as soon as the runtime exits.
-pub(super) fn release_stdio() {
+pub(super) fn release_stdio(egress_channel: bool) {
     match open_dev_null() {
         Ok(dev_null) => {
             // SAFETY: both descriptors are open, and dup2 replaces fd 1 atomically.
@@ -66,15 +70,24 @@ pub(super) fn release_stdio() {
     }
     // SAFETY: the launcher never uses the channel itself. The runtime has its own copy.
     unsafe { libc::close(CHANNEL_FD) };
+    if egress_channel {
+        // SAFETY: as for the hub channel, the runtime has its own copy.
+        unsafe { libc::close(EGRESS_FD) };
+    }
 }
 
 fn check_channel_open() -> Result<(), LaunchError> {
-    // SAFETY: F_GETFD only reads the descriptor flags.
-    let rc = unsafe { libc::fcntl(CHANNEL_FD, libc::F_GETFD) };
-    match Errno::result(rc) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(LaunchError::ChannelNotOpen),
+    if fd_is_open(CHANNEL_FD) {
+        Ok(())
+    } else {
+        Err(LaunchError::ChannelNotOpen)
     }
+}
+
+fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor flags.
+    let rc = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    Errno::result(rc).is_ok()
 }
 
 /// Rejects a multi-threaded launcher: after clone only the calling thread exists in the child, so

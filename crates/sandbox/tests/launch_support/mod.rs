@@ -87,6 +87,7 @@ impl Fixture {
             cgroup_procs: Vec::new(),
             runtime_args: vec!["sh".to_string(), "-c".to_string(), wrapped],
             runtime_env: vec![("PATH".to_string(), "/usr/bin:/bin".to_string())],
+            egress_channel: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod client;
 mod cold;
+mod egress;
 mod hub;
 mod machine;
 mod mcp;
@@ -42,6 +43,16 @@ struct Args {
     /// Markdown file to write the results to. Without it, the results go to stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Runs only this section and prints its Markdown, without the rest of the page.
+    #[arg(long, value_enum, value_name = "SECTION")]
+    only: Option<Section>,
+}
+
+/// A part of the bench that `--only` can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// Throughput and connection setup through the egress proxy against direct downloads.
+    Egress,
 }
 
 /// The programs the bench runs.
@@ -93,6 +104,17 @@ async fn run(args: Args) -> Result<()> {
 
     eprintln!("bench: starting {}", binaries.bulkheadd.display());
     let hub = HubUnderTest::start(&binaries.bulkheadd).await?;
+    if args.only == Some(Section::Egress) {
+        let figures = match egress_section(&hub).await {
+            Ok(figures) => figures,
+            Err(err) => {
+                eprintln!("bench: bulkheadd's log ends with:\n{}", hub.log_tail(30));
+                return Err(err);
+            }
+        };
+        drop(hub);
+        return write_page(&figures.to_markdown(), args.out.as_deref(), started);
+    }
     let measured = match measure(&hub, &binaries).await {
         Ok(measured) => measured,
         Err(err) => {
@@ -110,6 +132,7 @@ async fn run(args: Args) -> Result<()> {
         warm: measured.warm,
         throughput: measured.throughput,
         memory: measured.memory,
+        egress: measured.egress,
         runtime: started.elapsed(),
     };
     write_report(&report, args.out.as_deref())
@@ -121,6 +144,12 @@ struct Measured {
     warm: warm::WarmLatency,
     throughput: Vec<throughput::Throughput>,
     memory: MemoryUse,
+    egress: egress::EgressFigures,
+}
+
+async fn egress_section(hub: &HubUnderTest) -> Result<egress::EgressFigures> {
+    let mut client = HubClient::connect(hub.socket()).await?;
+    egress::measure(&mut client).await
 }
 
 async fn measure(hub: &HubUnderTest, binaries: &Binaries) -> Result<Measured> {
@@ -153,11 +182,13 @@ async fn measure(hub: &HubUnderTest, binaries: &Binaries) -> Result<Measured> {
     }
 
     let memory = read_memory(&mut client, hub.pid(), &first_app).await?;
+    let egress = egress::measure(&mut client).await?;
     Ok(Measured {
         cold,
         warm,
         throughput: runs,
         memory,
+        egress,
     })
 }
 
@@ -195,6 +226,18 @@ fn write_report(report: &Report, out: Option<&Path>) -> Result<()> {
                 path.display(),
                 report.runtime.as_secs_f64()
             );
+        }
+        None => print!("{page}"),
+    }
+    Ok(())
+}
+
+/// Writes one section's Markdown to `out`, or to stdout without it.
+fn write_page(page: &str, out: Option<&Path>, started: Instant) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, page).with_context(|| format!("failed to write {}", path.display()))?;
+            eprintln!("bench: wrote {} in {:.1} s", path.display(), started.elapsed().as_secs_f64());
         }
         None => print!("{page}"),
     }

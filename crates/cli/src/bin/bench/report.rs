@@ -37,6 +37,7 @@ pub struct Report {
     pub warm: WarmLatency,
     pub throughput: Vec<Throughput>,
     pub memory: MemoryUse,
+    pub egress: crate::egress::EgressFigures,
     /// Wall time of the whole bench.
     pub runtime: Duration,
 }
@@ -64,6 +65,7 @@ impl Report {
         self.write_warm(&mut page);
         self.write_throughput(&mut page);
         self.write_memory(&mut page);
+        page.push_str(&self.egress.to_markdown());
         page
     }
 

@@ -38,8 +38,23 @@ fn report(cold_us: (&[u64], &[u64]), warm_us: (&[u64], &[u64])) -> Report {
             spokes_running: 15,
             spoke_cgroup_bytes: 3 << 20,
         },
+        egress: crate::egress::EgressFigures {
+            proxied_mb_s: 900.0,
+            direct_mb_s: 1000.0,
+            proxied_setup: samples(&[300, 310, 400]),
+            direct_setup: samples(&[100, 110, 120]),
+        },
         runtime: Duration::from_millis(12_300),
     }
+}
+
+#[test]
+fn egress_section_rendered() {
+    let report = report((&[1000], &[1000]), (&[100], &[100]));
+    let page = report.to_markdown();
+    assert!(page.contains("## Egress through the proxy"), "{page}");
+    assert!(page.contains("| Throughput (MB/s) | 900 | 1000 | 0.90 (goal ≥ 0.8: met) |"), "{page}");
+    assert!(page.contains("| Connection setup p50 (µs) | 310 | 110 | 2.8 |"), "{page}");
 }
 
 #[test]
