@@ -93,6 +93,12 @@ pub enum AppsCommand {
 
     /// Stop an app's spoke and forget the app
     Remove(RemoveArgs),
+
+    /// Show how a quarantined app's tool catalog differs from its pinned catalog
+    Diff(DiffArgs),
+
+    /// Accept a quarantined app's changed tool catalog: pin it and lift the quarantine
+    Approve(ApproveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +160,25 @@ pub struct RemoveArgs {
     /// Name of the app to remove
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Name of the app
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Name of the app
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Approve only if the offered catalog still has this SHA-256, as `bulkhead apps diff` shows
+    /// it, so that a catalog that changed again after the review is not approved unseen
+    #[arg(long, value_name = "SHA256")]
+    pub catalog: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -322,6 +347,20 @@ mod tests {
         };
         assert_eq!(add.file, PathBuf::from("notes.toml"));
         assert!(add.replace);
+    }
+
+    #[test]
+    fn apps_approve_takes_name_and_catalog() {
+        let cli = parse(&["apps", "approve", "notes", "--catalog", "ab12"]);
+        let Command::Apps(AppsCommand::Approve(approve)) = cli.command else {
+            panic!("expected apps approve, got {:?}", cli.command);
+        };
+        assert_eq!(approve.name, "notes");
+        assert_eq!(approve.catalog.as_deref(), Some("ab12"));
+        let Command::Apps(AppsCommand::Diff(diff)) = parse(&["apps", "diff", "notes"]).command else {
+            panic!("expected apps diff");
+        };
+        assert_eq!(diff.name, "notes");
     }
 
     #[test]

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use bulkhead_proto::v1::agent_service_client::AgentServiceClient;
+use bulkhead_proto::v1::catalog_service_client::CatalogServiceClient;
 use bulkhead_proto::v1::log_service_client::LogServiceClient;
 use bulkhead_proto::v1::operator_service_client::OperatorServiceClient;
 use bulkhead_proto::v1::{
     CallToolRequest, CallToolResponse, GetStatusRequest, GetStatusResponse, ListAppsRequest,
     ListAppsResponse, ListSpokesRequest, ListSpokesResponse, ListToolsRequest, ListToolsResponse,
     RegisterAppRequest, RegisterAppResponse, ReloadRequest, ReloadResponse, RemoveAppRequest,
+};
+use bulkhead_proto::v1::{
+    ApproveCatalogRequest, ApproveCatalogResponse, DiffCatalogRequest, DiffCatalogResponse,
 };
 use bulkhead_proto::v1::{LogLine, StreamLogsRequest};
 use hyper_util::rt::TokioIo;
@@ -29,6 +33,7 @@ pub struct Hub {
     agent: AgentServiceClient<Channel>,
     operator: OperatorServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
+    catalog: CatalogServiceClient<Channel>,
     socket: PathBuf,
     timeout: Duration,
 }
@@ -50,7 +55,8 @@ impl Hub {
         Ok(Hub {
             agent: AgentServiceClient::new(channel.clone()),
             operator: OperatorServiceClient::new(channel.clone()),
-            logs: LogServiceClient::new(channel),
+            logs: LogServiceClient::new(channel.clone()),
+            catalog: CatalogServiceClient::new(channel),
             socket: socket.to_path_buf(),
             timeout,
         })
@@ -106,6 +112,21 @@ impl Hub {
         let request = self.request(ReloadRequest {});
         let reply = self.operator.reload(request).await;
         self.finish(reply, "Reload")
+    }
+
+    pub async fn diff_catalog(&mut self, app: String) -> Result<DiffCatalogResponse> {
+        let request = self.request(DiffCatalogRequest { app });
+        let reply = self.catalog.diff_catalog(request).await;
+        self.finish(reply, "DiffCatalog")
+    }
+
+    pub async fn approve_catalog(
+        &mut self,
+        approval: ApproveCatalogRequest,
+    ) -> Result<ApproveCatalogResponse> {
+        let request = self.request(approval);
+        let reply = self.catalog.approve_catalog(request).await;
+        self.finish(reply, "ApproveCatalog")
     }
 
     /// Opens the stream of `app`'s stderr lines. With `follow` the stream has no deadline, because

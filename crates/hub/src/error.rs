@@ -2,6 +2,8 @@
 
 use tonic::{Code, Status};
 
+use crate::catalog::CatalogError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error("app {0:?} not found; list the registered apps with `bulkhead apps list`")]
@@ -37,6 +39,8 @@ pub enum HubError {
     Audit(#[from] crate::audit::AuditError),
     #[error("cannot store the registry in {path}: {source}")]
     Store { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 impl From<HubError> for Status {
@@ -54,6 +58,18 @@ impl From<HubError> for Status {
             HubError::Store { .. } => Code::Internal,
             HubError::Audit(_) => Code::Unavailable,
             HubError::FlowDenied { .. } | HubError::UnknownPeer(_) => Code::PermissionDenied,
+            HubError::Catalog(error) => match error {
+                CatalogError::ToolNotFound { .. } => Code::NotFound,
+                CatalogError::InvalidArguments { .. } => Code::InvalidArgument,
+                CatalogError::Quarantined { .. }
+                | CatalogError::NotPinned { .. }
+                | CatalogError::NotQuarantined { .. }
+                | CatalogError::StaleApproval { .. }
+                | CatalogError::UnusableSchema { .. }
+                | CatalogError::InvalidCatalog { .. } => Code::FailedPrecondition,
+                CatalogError::Store { .. } | CatalogError::Corrupt { .. } => Code::Internal,
+                CatalogError::Audit(_) => Code::Unavailable,
+            },
         };
         Status::new(code, error.to_string())
     }

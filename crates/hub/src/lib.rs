@@ -5,6 +5,7 @@
 //! - `supervisor`: spoke lifecycles: start on first call, idle stop, crash backoff, shutdown.
 //! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
 //!   daemon's signal handling.
+//! - `catalog`: pinned tool catalogs, quarantine on change, and argument validation.
 //! - `audit`: the hash-chained audit log of calls, registrations and spoke lifecycles.
 //! - `flow`: sessions, the flow guard's rules and the broker's decisions on cross-app flows.
 //! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
@@ -14,6 +15,7 @@
 
 pub mod app_logs;
 pub mod audit;
+pub mod catalog;
 pub mod config;
 pub mod daemon;
 pub mod error;

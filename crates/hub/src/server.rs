@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bulkhead_proto::v1::agent_service_server::AgentServiceServer;
+use bulkhead_proto::v1::catalog_service_server::CatalogServiceServer;
 use bulkhead_proto::v1::log_service_server::LogServiceServer;
 use bulkhead_proto::v1::operator_service_server::OperatorServiceServer;
 use tokio::net::{TcpListener, UnixListener};
@@ -13,6 +14,7 @@ use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::service::Routes;
 use tonic::{Request, Status};
 
+use crate::catalog::service::CatalogRpc;
 use crate::hub::Hub;
 use crate::logs_service::LogsService;
 use crate::service::HubService;
@@ -63,6 +65,7 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AgentServiceServer<HubService>>().await;
     health.set_serving::<OperatorServiceServer<HubService>>().await;
+    health.set_serving::<CatalogServiceServer<CatalogRpc>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bulkhead_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -70,7 +73,8 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
         .map_err(|error| ServerError::Reflection(error.to_string()))?;
     let mut routes = Routes::new(AgentServiceServer::new(service.clone()));
     routes = routes.add_service(OperatorServiceServer::new(service));
-    routes = routes.add_service(LogServiceServer::new(LogsService::new(hub)));
+    routes = routes.add_service(LogServiceServer::new(LogsService::new(hub.clone())));
+    routes = routes.add_service(CatalogServiceServer::new(CatalogRpc::new(hub)));
     routes = routes.add_service(health_service);
     routes = routes.add_service(reflection);
     Ok(routes)
