@@ -1,6 +1,6 @@
 """A test-only MCP stdio server whose tool catalog comes from a file, so that a test can change it.
 
-The folder mounted at /catalog holds description.txt, the description of the echo tool. The
+The folder mounted at /catalog contains description.txt, the description of the echo tool. The
 server reads it when it starts. Its reload_catalog tool reads it again, replaces echo's
 description and sends notifications/tools/list_changed, as a server whose tools change while it
 runs would.

@@ -40,6 +40,8 @@ struct StartedApp {
     pid: nix::unistd::Pid,
     client: McpClient,
     tools_changed: watch::Receiver<u64>,
+    /// The count of list_changed notifications before the tools/list whose catalog Start returned.
+    listed_generation: u64,
 }
 
 impl Spoke {
@@ -111,6 +113,7 @@ impl SpokeService for SpokeHandle {
                     .map_err(|error| Status::unavailable(error.to_string()))
             })
             .await?;
+        let listed_generation = *started.tools_changed.borrow();
         let tools = self
             .unless_app_exits(async {
                 started
@@ -127,7 +130,12 @@ impl SpokeService for SpokeHandle {
             server_version: server.as_ref().map(|s| s.version.clone()).unwrap_or_default(),
             tools: descriptors(tools),
         };
-        let app = StartedApp { pid: started.pid, client: started.client, tools_changed: started.tools_changed };
+        let app = StartedApp {
+            pid: started.pid,
+            client: started.client,
+            tools_changed: started.tools_changed,
+            listed_generation,
+        };
         let _ = self.app.set(Arc::new(app));
         Ok(Response::new(response))
     }
@@ -206,17 +214,21 @@ impl SpokeService for SpokeHandle {
 
 impl SpokeHandle {
     /// Lists the app's tools after each tools/list_changed notification and sends them, until the
-    /// app exits or the hub closes the stream. Only notifications after the stream opened count:
-    /// the catalog that Start returned already covers the earlier ones.
+    /// app exits or the hub closes the stream. A notification that came after Start listed the
+    /// tools but before the stream opened is sent at once, so none falls between the two.
     async fn send_catalog_updates(&self, app: Arc<StartedApp>, updates: mpsc::Sender<Result<CatalogUpdate, Status>>) {
         let mut changes = app.tools_changed.clone();
-        changes.borrow_and_update();
+        let mut listed_generation = app.listed_generation;
         loop {
-            tokio::select! {
-                changed = changes.changed() => if changed.is_err() { return },
-                () = updates.closed() => return,
-            }
             let generation = *changes.borrow_and_update();
+            if generation == listed_generation {
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    () = updates.closed() => return,
+                }
+                continue;
+            }
+            listed_generation = generation;
             let listed = self
                 .unless_app_exits(async {
                     app.client

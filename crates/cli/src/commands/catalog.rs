@@ -144,6 +144,7 @@ fn render_diff(diff: &DiffCatalogResponse) -> String {
         "list_changed" => "a tools/list_changed notification from the running app",
         _ => "a start of its spoke",
     };
+
     let mut text = String::new();
     let _ = writeln!(
         text,
@@ -155,6 +156,7 @@ fn render_diff(diff: &DiffCatalogResponse) -> String {
     if diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty() {
         text.push_str("\nThe app offers the pinned catalog again. Approving lifts the quarantine.\n");
     }
+
     for tool in &diff.added {
         let _ = writeln!(text, "\nadded tool {}", tool.name);
         push_block(&mut text, "description", &tool.description);
@@ -172,6 +174,7 @@ fn render_diff(diff: &DiffCatalogResponse) -> String {
             push_block(&mut text, "input schema", &change.input_schema_diff);
         }
     }
+
     let _ = writeln!(
         text,
         "\nAccept this catalog with `bulkhead apps approve {app} --catalog {}`.",

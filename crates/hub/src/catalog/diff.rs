@@ -1,4 +1,4 @@
-//! What changed between a pinned catalog and the one an app offered: tools added, tools removed,
+//! The differences between a pinned catalog and the one an app offered: tools added, tools removed,
 //! and for each changed tool its old and new description and input schema with line diffs.
 
 use std::time::Duration;
@@ -137,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn long_text_diff_keeps_context_and_elides_the_rest() {
+    fn long_diff_elides_distant_lines() {
         let old: String = (1..=20).map(|line| format!("line {line}\n")).collect();
         let new = old.replace("line 2\n", "line two\n").replace("line 19\n", "line nineteen\n");
         let text = line_diff(&old, &new);

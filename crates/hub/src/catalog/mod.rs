@@ -85,7 +85,7 @@ impl AppCatalog {
     }
 }
 
-/// How an app's pinned catalog compares with what it offered, for `bulkhead apps diff`.
+/// The comparison of an app's pinned catalog with the catalog it offered, for `bulkhead apps diff`.
 pub struct DiffReport {
     pub pinned_sha256: String,
     pub quarantine: Option<Quarantine>,
@@ -132,11 +132,13 @@ impl Catalogs {
         let Some(current) = self.get(app) else {
             return self.pin_first(app, offered, trigger).await;
         };
+
         let record = &current.record;
         let already_offered = record.quarantine.as_ref().is_some_and(|q| q.offered.sha256 == offered.sha256);
         if already_offered || (record.quarantine.is_none() && record.pinned.sha256 == offered.sha256) {
             return Ok(());
         }
+
         let changes = diff::diff(&record.pinned, &offered);
         let names = |tools: &[PinnedTool]| Value::from(tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>());
         let changed: Vec<&str> = changes.changed.iter().map(|change| change.new.name.as_str()).collect();
@@ -162,6 +164,7 @@ impl Catalogs {
                 ]),
             )
             .await;
+
         let mut quarantined = record.clone();
         let since_ms = record.quarantine.as_ref().map_or_else(now_ms, |quarantine| quarantine.since_ms);
         quarantined.quarantine = Some(Quarantine { since_ms, trigger, offered });

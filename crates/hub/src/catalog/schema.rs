@@ -15,7 +15,7 @@ use super::pin::Catalog;
 /// The maximum number of schema violations one rejection lists.
 const MAX_REPORTED_ERRORS: usize = 3;
 
-/// Why a call's arguments were rejected.
+/// The reason a call's arguments were rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
     /// The pinned catalog has no tool of that name.

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::pin::Catalog;
 use super::CatalogError;
 
-/// The folder under the state directory that holds the pin files.
+/// The folder under the state directory that contains the pin files.
 pub const DIR_NAME: &str = "catalogs";
 /// The format version a pin file carries, raised when the format changes.
 const FORMAT_VERSION: u32 = 1;
 
-/// What brought a catalog that differs from the pin.
+/// The event that brought a catalog that differs from the pin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
@@ -37,7 +37,7 @@ impl Trigger {
 pub struct Quarantine {
     /// When the app was quarantined, in milliseconds since the Unix epoch.
     pub since_ms: u64,
-    /// What brought the latest offered catalog.
+    /// The event that brought the latest offered catalog.
     pub trigger: Trigger,
     /// The latest catalog the app offered.
     pub offered: Catalog,
@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn remove_deletes_the_file_and_tolerates_a_missing_one() {
+    fn remove_tolerates_missing_file() {
         let state = tempfile::tempdir().expect("temp dir");
         let store = PinStore::open(state.path()).expect("open");
         store.save(&PinRecord::new("notes", catalog("Adds a note."), 1)).expect("save");
