@@ -46,7 +46,7 @@ pub enum CatalogError {
          review it again with `bulkhead apps diff {app}`"
     )]
     StaleApproval { app: String, expected: String, offered: String },
-    #[error("tool {tool:?} not found in the pinned catalog of app {app:?}; list its tools with `bulkhead tools {app}`")]
+    #[error("tool {tool:?} not found in app {app:?}; list its tools with `bulkhead tools {app}`")]
     ToolNotFound { app: String, tool: String },
     #[error("invalid arguments for {app}/{tool}: {reason}; `bulkhead tools {app} --json` shows the input schema")]
     InvalidArguments { app: String, tool: String, reason: String },

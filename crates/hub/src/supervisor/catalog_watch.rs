@@ -8,15 +8,16 @@ use std::time::Duration;
 use bulkhead_proto::v1::WatchCatalogRequest;
 
 use super::slot::{RunningSpoke, Slot};
-use crate::catalog::{Catalogs, Trigger};
+use crate::catalog::{CatalogError, Catalogs, Trigger};
 
 /// How long a broken stream waits for the spoke's exit before the hub treats the break as a
 /// failure to list the app's changed tools.
 const EXIT_WAIT: Duration = Duration::from_millis(500);
 
 /// Hands every catalog the spoke streams to the pins, until the spoke exits. When the stream
-/// breaks while the spoke still runs, the app announced a change that the hub could not read,
-/// so the spoke is killed and the next start checks the catalog again.
+/// breaks while the spoke still runs, or the app announces a catalog that cannot be pinned, the
+/// hub cannot tell what the app now offers, so the spoke is killed and the next start checks the
+/// catalog again.
 pub async fn follow(slot: Arc<Slot>, spoke: Arc<RunningSpoke>, catalogs: Arc<Catalogs>) {
     let app = slot.app().to_string();
     let mut client = spoke.client.clone();
@@ -28,8 +29,15 @@ pub async fn follow(slot: Arc<Slot>, spoke: Arc<RunningSpoke>, catalogs: Arc<Cat
         match updates.message().await {
             Ok(Some(update)) => {
                 tracing::info!(app = %app, generation = update.generation, tools = update.tools.len(), "the app changed its tool list");
-                if let Err(error) = catalogs.observe(&app, &update.tools, Trigger::ListChanged).await {
-                    tracing::error!(app = %app, "cannot check the app's changed catalog: {error}");
+                match catalogs.observe(&app, &update.tools, Trigger::ListChanged).await {
+                    Ok(()) => {}
+                    Err(error @ CatalogError::InvalidCatalog { .. }) => {
+                        tracing::warn!(app = %app, "killing the spoke because of its changed catalog: {error}");
+                        slot.kill(&spoke).await;
+                        return;
+                    }
+                    // A quarantine applies even when it cannot be recorded or stored.
+                    Err(error) => tracing::error!(app = %app, "cannot record the app's changed catalog: {error}"),
                 }
             }
             Ok(None) => return,
