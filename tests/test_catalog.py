@@ -237,6 +237,16 @@ def test_pin_outlives_replace_and_goes_with_remove(hub, catalog_dir, tmp_path):
     assert listing["catalog_sha256"] == pinned
     assert not listing["quarantined"]
 
+    code, out, err = bulkhead.cli("apps", "diff", "echo")
+    assert code == 0, err
+    assert out == f"app echo is not quarantined; its pinned catalog {pinned} is in force\n"
+    code, _, err = bulkhead.cli("apps", "approve", "echo")
+    assert code == 1
+    assert 'app "echo" is not quarantined' in err
+
     code, _, err = bulkhead.cli("apps", "remove", "echo")
     assert code == 0, err
     assert not pin_file.exists()
+    code, _, err = bulkhead.cli("apps", "diff", "echo")
+    assert code == 1
+    assert 'app "echo" not found' in err

@@ -14,10 +14,9 @@ use crate::catalog::{CatalogError, Catalogs, Trigger};
 /// failure to list the app's changed tools.
 const EXIT_WAIT: Duration = Duration::from_millis(500);
 
-/// Hands every catalog the spoke streams to the pins, until the spoke exits. When the stream
-/// breaks while the spoke still runs, or the app announces a catalog that cannot be pinned, the
-/// hub cannot tell what the app now offers, so the spoke is killed and the next start checks the
-/// catalog again.
+/// Hands every catalog the spoke streams to the pins, until the spoke exits. The stream may break
+/// while the spoke still runs, or the app may announce a catalog that cannot be pinned. Then the
+/// hub cannot tell what the app offers, so it kills the spoke and the next start checks again.
 pub async fn follow(slot: Arc<Slot>, spoke: Arc<RunningSpoke>, catalogs: Arc<Catalogs>) {
     let app = slot.app().to_string();
     let mut client = spoke.client.clone();
