@@ -94,6 +94,24 @@ def repo(name: str, data_dir: Path, tools: list[str], destructive: list[str], co
     )
 
 
+def catalog_app(name: str, data_dir: Path, description: str = "Test app whose tool catalog a test can change.") -> str:
+    """Return a manifest that runs tests/apps/catalog_app.py with data_dir mounted at /catalog."""
+    return render_toml(
+        {
+            "name": name,
+            "description": description,
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["/probe/catalog_app.py"],
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [
+                *python_mounts(),
+                {"source": str(PROBE_DIR), "target": "/probe"},
+                {"source": str(data_dir.resolve()), "target": "/catalog"},
+            ],
+        }
+    )
+
+
 def mcp_time() -> str:
     """Return a manifest for mcp-server-time from PyPI, run unchanged from its venv as a module."""
     entry = TIME_VENV / "bin" / "mcp-server-time"

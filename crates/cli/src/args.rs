@@ -107,6 +107,12 @@ pub enum AppsCommand {
 
     /// Stop an app's spoke and forget the app
     Remove(RemoveArgs),
+
+    /// Show how a quarantined app's tool catalog differs from its pinned catalog
+    Diff(DiffArgs),
+
+    /// Accept a quarantined app's changed tool catalog: pin it and lift the quarantine
+    Approve(AppApproveArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +218,25 @@ pub struct RemoveArgs {
     /// Name of the app to remove
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Name of the app
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AppApproveArgs {
+    /// Name of the app
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Approve only if the offered catalog still has this SHA-256, as `bulkhead apps diff` shows
+    /// it, so that a catalog that changed again after the review is not approved unseen
+    #[arg(long, value_name = "SHA256")]
+    pub catalog: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -404,6 +429,20 @@ mod tests {
         };
         assert_eq!(revoke.id, "g1");
         assert!(parse(&["grants", "list", "--json"]).global.json);
+    }
+
+    #[test]
+    fn apps_approve_takes_name_and_catalog() {
+        let cli = parse(&["apps", "approve", "notes", "--catalog", "ab12"]);
+        let Command::Apps(AppsCommand::Approve(approve)) = cli.command else {
+            panic!("expected apps approve, got {:?}", cli.command);
+        };
+        assert_eq!(approve.name, "notes");
+        assert_eq!(approve.catalog.as_deref(), Some("ab12"));
+        let Command::Apps(AppsCommand::Diff(diff)) = parse(&["apps", "diff", "notes"]).command else {
+            panic!("expected apps diff");
+        };
+        assert_eq!(diff.name, "notes");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use bulkhead_proto::v1::agent_service_client::AgentServiceClient;
 use bulkhead_proto::v1::approval_service_client::ApprovalServiceClient;
+use bulkhead_proto::v1::catalog_service_client::CatalogServiceClient;
 use bulkhead_proto::v1::log_service_client::LogServiceClient;
 use bulkhead_proto::v1::operator_service_client::OperatorServiceClient;
 use bulkhead_proto::v1::{
@@ -16,6 +17,9 @@ use bulkhead_proto::v1::{
 use bulkhead_proto::v1::{
     ApprovalEvent, DecideRequest, DecideResponse, Decision, Grant, ListGrantsRequest, LogLine, RevokeGrantRequest,
     StreamLogsRequest, WatchApprovalsRequest,
+};
+use bulkhead_proto::v1::{
+    ApproveCatalogRequest, ApproveCatalogResponse, DiffCatalogRequest, DiffCatalogResponse,
 };
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
@@ -34,6 +38,7 @@ pub struct Hub {
     operator: OperatorServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
     approvals: ApprovalServiceClient<Channel>,
+    catalog: CatalogServiceClient<Channel>,
     socket: PathBuf,
     timeout: Duration,
 }
@@ -56,7 +61,8 @@ impl Hub {
             agent: AgentServiceClient::new(channel.clone()),
             operator: OperatorServiceClient::new(channel.clone()),
             logs: LogServiceClient::new(channel.clone()),
-            approvals: ApprovalServiceClient::new(channel),
+            approvals: ApprovalServiceClient::new(channel.clone()),
+            catalog: CatalogServiceClient::new(channel),
             socket: socket.to_path_buf(),
             timeout,
         })
@@ -112,6 +118,21 @@ impl Hub {
         let request = self.request(ReloadRequest {});
         let reply = self.operator.reload(request).await;
         self.finish(reply, "Reload")
+    }
+
+    pub async fn diff_catalog(&mut self, app: String) -> Result<DiffCatalogResponse> {
+        let request = self.request(DiffCatalogRequest { app });
+        let reply = self.catalog.diff_catalog(request).await;
+        self.finish(reply, "DiffCatalog")
+    }
+
+    pub async fn approve_catalog(
+        &mut self,
+        approval: ApproveCatalogRequest,
+    ) -> Result<ApproveCatalogResponse> {
+        let request = self.request(approval);
+        let reply = self.catalog.approve_catalog(request).await;
+        self.finish(reply, "ApproveCatalog")
     }
 
     /// Opens the stream of `app`'s stderr lines. With `follow` the stream has no deadline, because

@@ -12,9 +12,9 @@ async fn apps_list_table_and_warnings() {
 
     assert_eq!(exit_code(&output), 0, "{}", stderr(&output));
     let expected = "\
-NAME   STATE    TOOLS  DESCRIPTION
-notes  ready    all    Keeps plain-text notes
-mail   stopped  2      Reads and sends mail
+NAME   STATE    CATALOG  TOOLS  DESCRIPTION
+notes  ready    -        all    Keeps plain-text notes
+mail   stopped  -        2      Reads and sends mail
 ";
     assert_eq!(stdout(&output), expected);
     assert_eq!(

@@ -64,7 +64,8 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let registry = Registry::load(&config.paths.apps, state, config.sandbox.uid_base, config.sandbox.uid_count)?;
     let audit = AuditLog::open(state, config.audit.record_arguments)?;
     let grants = GrantStore::load(state)?;
-    let hub = Hub::new(config.clone(), registry, audit, grants);
+    let catalogs = crate::catalog::Catalogs::load(state, audit.clone()).map_err(HubError::from)?;
+    let hub = Hub::new(config.clone(), registry, audit, grants, catalogs);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| DaemonError::Signal("SIGTERM", e))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Signal("SIGINT", e))?;

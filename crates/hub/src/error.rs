@@ -5,6 +5,7 @@ use tonic::{Code, Status};
 use crate::flow::approvals::ApprovalError;
 use crate::flow::broker::BrokerError;
 use crate::flow::grants::GrantError;
+use crate::catalog::CatalogError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -41,6 +42,8 @@ pub enum HubError {
     Store { path: String, source: std::io::Error },
     #[error(transparent)]
     Broker(#[from] crate::flow::broker::BrokerError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 impl From<HubError> for Status {
@@ -59,6 +62,18 @@ impl From<HubError> for Status {
             HubError::Audit(_) => Code::Unavailable,
             HubError::FlowDenied { .. } | HubError::UnknownPeer(_) => Code::PermissionDenied,
             HubError::Broker(error) => broker_code(error),
+            HubError::Catalog(error) => match error {
+                CatalogError::ToolNotFound { .. } => Code::NotFound,
+                CatalogError::InvalidArguments { .. } => Code::InvalidArgument,
+                CatalogError::Quarantined { .. }
+                | CatalogError::NotPinned { .. }
+                | CatalogError::NotQuarantined { .. }
+                | CatalogError::StaleApproval { .. }
+                | CatalogError::UnusableSchema { .. }
+                | CatalogError::InvalidCatalog { .. } => Code::FailedPrecondition,
+                CatalogError::Store { .. } | CatalogError::Corrupt { .. } => Code::Internal,
+                CatalogError::Audit(_) => Code::Unavailable,
+            },
         };
         Status::new(code, error.to_string())
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use tokio::sync::RwLock;
 
 use crate::audit::{fields, AuditLog};
+use crate::catalog::Catalogs;
 use crate::config::Config;
 use crate::error::HubError;
 use crate::flow::broker::FlowCall;
@@ -21,17 +22,25 @@ pub struct Hub {
     registry: RwLock<Registry>,
     pub supervisor: Arc<Supervisor>,
     pub audit: Arc<AuditLog>,
+    pub catalogs: Arc<Catalogs>,
     sessions: Sessions,
     pub broker: Broker,
     started: Instant,
 }
 
 impl Hub {
-    pub fn new(config: Arc<Config>, registry: Registry, audit: Arc<AuditLog>, grants: GrantStore) -> Arc<Hub> {
-        let supervisor = Supervisor::new(config.clone(), audit.clone());
+    pub fn new(
+        config: Arc<Config>,
+        registry: Registry,
+        audit: Arc<AuditLog>,
+        grants: GrantStore,
+        catalogs: Arc<Catalogs>,
+    ) -> Arc<Hub> {
+        let supervisor = Supervisor::new(config.clone(), audit.clone(), catalogs.clone());
         let sessions = Sessions::default();
         let broker = Broker::new(&config.flow, grants, audit.clone());
-        Arc::new(Hub { config, registry: RwLock::new(registry), supervisor, audit, sessions, broker, started: Instant::now() })
+        let registry = RwLock::new(registry);
+        Arc::new(Hub { config, registry, supervisor, audit, catalogs, sessions, broker, started: Instant::now() })
     }
 
     pub fn uptime(&self) -> std::time::Duration {
@@ -52,8 +61,9 @@ impl Hub {
         (registry.apps().cloned().collect(), registry.problems().to_vec())
     }
 
-    /// Calls `tool` of `app` after checking that the manifest exposes it and that the flow guard
-    /// or the broker lets the session's data reach it. The call and any flow decision are written
+    /// Calls `tool` of `app` after checking that the manifest exposes it, that the app's pinned
+    /// catalog lists it and its arguments match its input schema, and that the flow guard or the
+    /// broker lets the session's data reach it. The call and any flow decision are written
     /// to the audit log before the call reaches the app, a decision durably, and the call is
     /// rejected when they cannot be written.
     pub async fn call_tool(
@@ -67,6 +77,7 @@ impl Hub {
         if !entry.manifest.is_exposed(tool) {
             return Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() });
         }
+        self.check_catalog(&entry, tool, &arguments_json).await?;
         let call = self.audit.write(
             "call",
             fields([
@@ -178,6 +189,9 @@ impl Hub {
         for app in outcome.changed.iter().chain(outcome.removed.iter()) {
             self.supervisor.stop(app).await;
         }
+        for app in &outcome.removed {
+            self.forget_catalog(app).await;
+        }
         let changed: Vec<Value> = outcome.changed.iter().map(|app| Value::from(app.as_str())).collect();
         let removed: Vec<Value> = outcome.removed.iter().map(|app| Value::from(app.as_str())).collect();
         self.audit.note("reload", fields([("changed", Value::from(changed)), ("removed", Value::from(removed))])).await;
@@ -206,9 +220,18 @@ impl Hub {
         Ok(entry)
     }
 
+    /// Drops a removed app's pinned catalog. A pin file that cannot be deleted is logged: it only
+    /// means that an app registered again under the name starts quarantined if its catalog differs.
+    async fn forget_catalog(&self, app: &str) {
+        if let Err(error) = self.catalogs.remove(app).await {
+            tracing::error!(app, "cannot drop the removed app's pinned catalog: {error}");
+        }
+    }
+
     pub async fn remove(&self, name: &str) -> Result<(), HubError> {
         self.registry.write().await.remove(name)?;
         self.supervisor.stop(name).await;
+        self.forget_catalog(name).await;
         tracing::info!(app = %name, "app removed");
         self.audit.note("remove", fields([("app", Value::from(name))])).await;
         Ok(())

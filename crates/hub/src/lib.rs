@@ -5,6 +5,7 @@
 //! - `supervisor`: spoke lifecycles: start on first call, idle stop, crash backoff, shutdown.
 //! - `hub`, `service`, `server`, `daemon`: the shared state, the gRPC services, the listeners and the
 //!   daemon's signal handling.
+//! - `catalog`: pinned tool catalogs, quarantine on change, and argument validation.
 //! - `audit`: the hash-chained audit log of calls, registrations and spoke lifecycles.
 //! - `flow`: sessions, the flow guard's rules, the broker's decisions on cross-app flows, the
 //!   pending approval requests and the stored grants.
@@ -17,6 +18,7 @@
 pub mod app_logs;
 pub mod approvals_service;
 pub mod audit;
+pub mod catalog;
 pub mod config;
 pub mod daemon;
 pub mod egress;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bulkhead_proto::v1::agent_service_server::AgentServiceServer;
 use bulkhead_proto::v1::approval_service_server::ApprovalServiceServer;
+use bulkhead_proto::v1::catalog_service_server::CatalogServiceServer;
 use bulkhead_proto::v1::log_service_server::LogServiceServer;
 use bulkhead_proto::v1::operator_service_server::OperatorServiceServer;
 use tokio::net::{TcpListener, UnixListener};
@@ -15,6 +16,7 @@ use tonic::service::Routes;
 use tonic::{Request, Status};
 
 use crate::approvals_service::ApprovalsService;
+use crate::catalog::service::CatalogRpc;
 use crate::hub::Hub;
 use crate::logs_service::LogsService;
 use crate::service::HubService;
@@ -66,6 +68,7 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     health.set_serving::<AgentServiceServer<HubService>>().await;
     health.set_serving::<OperatorServiceServer<HubService>>().await;
     health.set_serving::<ApprovalServiceServer<ApprovalsService>>().await;
+    health.set_serving::<CatalogServiceServer<CatalogRpc>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bulkhead_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -74,7 +77,8 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     let mut routes = Routes::new(AgentServiceServer::new(service.clone()));
     routes = routes.add_service(OperatorServiceServer::new(service));
     routes = routes.add_service(LogServiceServer::new(LogsService::new(hub.clone())));
-    routes = routes.add_service(ApprovalServiceServer::new(ApprovalsService::new(hub)));
+    routes = routes.add_service(ApprovalServiceServer::new(ApprovalsService::new(hub.clone())));
+    routes = routes.add_service(CatalogServiceServer::new(CatalogRpc::new(hub)));
     routes = routes.add_service(health_service);
     routes = routes.add_service(reflection);
     Ok(routes)

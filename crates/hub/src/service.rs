@@ -30,6 +30,7 @@ impl HubService {
 
     async fn app_message(&self, entry: &AppEntry) -> App {
         let manifest = &entry.manifest;
+        let (catalog_sha256, quarantined) = self.hub.catalogs.status(&manifest.name).unwrap_or_default();
         App {
             name: manifest.name.clone(),
             description: manifest.description.clone(),
@@ -38,6 +39,8 @@ impl HubService {
             exposed_tools: manifest.tools.expose.clone().unwrap_or_default(),
             destructive_tools: manifest.tools.destructive.clone(),
             spoke_state: self.hub.supervisor.state_of(&manifest.name).await.as_str().to_string(),
+            quarantined,
+            catalog_sha256,
         }
     }
 }
@@ -98,7 +101,7 @@ impl AgentService for HubService {
         for entry in entries {
             let manifest = &entry.manifest;
             tracing::debug!(app = %manifest.name, "listing tools");
-            for tool in self.hub.supervisor.tools(&entry).await? {
+            for tool in self.hub.pinned_tools(&entry).await? {
                 if !manifest.is_exposed(&tool.name) {
                     continue;
                 }

@@ -8,13 +8,32 @@ use bulkhead_proto::v1::StartRequest;
 use bulkhead_sandbox::seccomp::{NetworkFamilies, SeccompPolicy};
 use nix::unistd::Pid;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use tokio::sync::watch;
 
 use crate::reaper::Reaper;
 
 /// The MCP client session with a running app.
-pub type McpClient = RunningService<RoleClient, ClientConfig>;
+pub type McpClient = RunningService<RoleClient, AppEvents>;
+
+/// The MCP client handler: it sends the runtime's client info and counts the app's
+/// notifications/tools/list_changed, so that WatchCatalog can tell the hub.
+pub struct AppEvents {
+    info: ClientConfig,
+    tools_changed: watch::Sender<u64>,
+}
+
+impl ClientHandler for AppEvents {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.tools_changed.send_modify(|generation| *generation += 1);
+        tracing::info!(generation = *self.tools_changed.borrow(), "the app sent tools/list_changed");
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,10 +53,12 @@ pub enum AppError {
     HandshakeTimeout(Duration),
 }
 
-/// A started app: its pid inside the spoke and the MCP session with it.
+/// A started app: its pid inside the spoke, the MCP session with it, and the count of its
+/// tools/list_changed notifications.
 pub struct RunningApp {
     pub pid: Pid,
     pub client: McpClient,
+    pub tools_changed: watch::Receiver<u64>,
 }
 
 /// Spawns the app from `request` and completes the MCP initialize handshake.
@@ -98,12 +119,14 @@ pub async fn start(request: &StartRequest, reaper: &Reaper) -> Result<RunningApp
         ClientCapabilities::default(),
         Implementation::new("bulkhead-spoke", env!("CARGO_PKG_VERSION")),
     );
+    let (tools_changed, changes) = watch::channel(0);
+    let handler = AppEvents { info, tools_changed };
     let timeout = Duration::from_millis(if request.init_timeout_ms == 0 { 20_000 } else { request.init_timeout_ms });
-    let client = tokio::time::timeout(timeout, info.serve((stdout, stdin)))
+    let client = tokio::time::timeout(timeout, handler.serve((stdout, stdin)))
         .await
         .map_err(|_| AppError::HandshakeTimeout(timeout))?
         .map_err(|error| AppError::Handshake(error.to_string()))?;
-    Ok(RunningApp { pid, client })
+    Ok(RunningApp { pid, client, tools_changed: changes })
 }
 
 fn missing_pipe() -> std::io::Error {

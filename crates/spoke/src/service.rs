@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use bulkhead_proto::v1::spoke_service_server::SpokeService;
 use bulkhead_proto::v1::{
-    ShutdownRequest, ShutdownResponse, SpokeCallToolRequest, SpokeCallToolResponse,
+    CatalogUpdate, ShutdownRequest, ShutdownResponse, SpokeCallToolRequest, SpokeCallToolResponse,
     SpokeListToolsRequest, SpokeListToolsResponse, StartRequest, StartResponse, ToolDescriptor,
+    WatchCatalogRequest,
 };
 use rmcp::model::{CallToolRequestParams, JsonObject};
-use tokio::sync::{watch, Mutex, OnceCell};
+use tokio::sync::{mpsc, watch, Mutex, OnceCell};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::app::{self, McpClient};
@@ -37,6 +39,9 @@ pub struct Spoke {
 struct StartedApp {
     pid: nix::unistd::Pid,
     client: McpClient,
+    tools_changed: watch::Receiver<u64>,
+    /// The count of list_changed notifications before the tools/list whose catalog Start returned.
+    listed_generation: u64,
 }
 
 impl Spoke {
@@ -92,6 +97,8 @@ fn descriptors(tools: Vec<rmcp::model::Tool>) -> Vec<ToolDescriptor> {
 
 #[tonic::async_trait]
 impl SpokeService for SpokeHandle {
+    type WatchCatalogStream = ReceiverStream<Result<CatalogUpdate, Status>>;
+
     async fn start(&self, request: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
         let request = request.into_inner();
         let _guard = self.starting.lock().await;
@@ -106,6 +113,7 @@ impl SpokeService for SpokeHandle {
                     .map_err(|error| Status::unavailable(error.to_string()))
             })
             .await?;
+        let listed_generation = *started.tools_changed.borrow();
         let tools = self
             .unless_app_exits(async {
                 started
@@ -122,7 +130,13 @@ impl SpokeService for SpokeHandle {
             server_version: server.as_ref().map(|s| s.version.clone()).unwrap_or_default(),
             tools: descriptors(tools),
         };
-        let _ = self.app.set(Arc::new(StartedApp { pid: started.pid, client: started.client }));
+        let app = StartedApp {
+            pid: started.pid,
+            client: started.client,
+            tools_changed: started.tools_changed,
+            listed_generation,
+        };
+        let _ = self.app.set(Arc::new(app));
         Ok(Response::new(response))
     }
 
@@ -179,10 +193,56 @@ impl SpokeService for SpokeHandle {
         Ok(Response::new(SpokeCallToolResponse { result_json, is_error }))
     }
 
+    async fn watch_catalog(
+        &self,
+        _request: Request<WatchCatalogRequest>,
+    ) -> Result<Response<Self::WatchCatalogStream>, Status> {
+        let app = self.started()?;
+        self.check_alive()?;
+        let (updates, stream) = mpsc::channel(1);
+        let spoke = self.clone();
+        tokio::spawn(async move { spoke.send_catalog_updates(app, updates).await });
+        Ok(Response::new(ReceiverStream::new(stream)))
+    }
+
     async fn shutdown(&self, request: Request<ShutdownRequest>) -> Result<Response<ShutdownResponse>, Status> {
         let grace = Duration::from_millis(request.into_inner().grace_ms);
         self.shutdown.send_replace(Some(grace));
         Ok(Response::new(ShutdownResponse {}))
+    }
+}
+
+impl SpokeHandle {
+    /// Lists the app's tools after each tools/list_changed notification and sends them, until the
+    /// app exits or the hub closes the stream. A notification that came after Start listed the
+    /// tools but before the stream opened is sent at once, so none falls between the two.
+    async fn send_catalog_updates(&self, app: Arc<StartedApp>, updates: mpsc::Sender<Result<CatalogUpdate, Status>>) {
+        let mut changes = app.tools_changed.clone();
+        let mut listed_generation = app.listed_generation;
+        loop {
+            let generation = *changes.borrow_and_update();
+            if generation == listed_generation {
+                tokio::select! {
+                    changed = changes.changed() => if changed.is_err() { return },
+                    () = updates.closed() => return,
+                }
+                continue;
+            }
+            listed_generation = generation;
+            let listed = self
+                .unless_app_exits(async {
+                    app.client
+                        .list_all_tools()
+                        .await
+                        .map_err(|error| Status::unavailable(format!("tools/list after list_changed failed: {error}")))
+                })
+                .await;
+            let update = listed.map(|tools| CatalogUpdate { generation, tools: descriptors(tools) });
+            let failed = update.is_err();
+            if updates.send(update).await.is_err() || failed {
+                return;
+            }
+        }
     }
 }
 

@@ -24,6 +24,8 @@ pub struct AppJson {
     pub exposed_tools: Vec<String>,
     pub destructive_tools: Vec<String>,
     pub spoke_state: String,
+    pub quarantined: bool,
+    pub catalog_sha256: String,
 }
 
 impl From<App> for AppJson {
@@ -36,6 +38,8 @@ impl From<App> for AppJson {
             exposed_tools: app.exposed_tools,
             destructive_tools: app.destructive_tools,
             spoke_state: app.spoke_state,
+            quarantined: app.quarantined,
+            catalog_sha256: app.catalog_sha256,
         }
     }
 }
@@ -128,7 +132,7 @@ pub fn warn_problems(output: &Output, problems: &[ManifestProblem]) {
 }
 
 fn app_table(apps: &[App]) -> Table {
-    let mut table = Table::new(&["NAME", "STATE", "TOOLS", "DESCRIPTION"]);
+    let mut table = Table::new(&["NAME", "STATE", "CATALOG", "TOOLS", "DESCRIPTION"]);
     for app in apps {
         let tools = if app.exposed_tools.is_empty() {
             "all".to_owned()
@@ -140,9 +144,17 @@ fn app_table(apps: &[App]) -> Table {
         } else {
             app.spoke_state.clone()
         };
+        let catalog = if app.quarantined {
+            "quarantined"
+        } else if app.catalog_sha256.is_empty() {
+            "-"
+        } else {
+            "pinned"
+        };
         table.push(vec![
             app.name.clone(),
             state,
+            catalog.to_owned(),
             tools,
             app.description.clone(),
         ]);
@@ -189,19 +201,24 @@ mod tests {
             exposed_tools: exposed.iter().map(|tool| (*tool).to_owned()).collect(),
             destructive_tools: Vec::new(),
             spoke_state: state.into(),
+            quarantined: false,
+            catalog_sha256: String::new(),
         }
     }
 
     #[test]
     fn app_table_counts_exposed_tools() {
-        let apps = [
-            app("notes", &[], "ready"),
-            app("mail", &["send", "read"], ""),
-        ];
+        let mut calendar = app("calendar", &[], "ready");
+        calendar.quarantined = true;
+        calendar.catalog_sha256 = "ab12".into();
+        let mut notes = app("notes", &[], "ready");
+        notes.catalog_sha256 = "cd34".into();
+        let apps = [notes, app("mail", &["send", "read"], ""), calendar];
         let expected = "\
-NAME   STATE  TOOLS  DESCRIPTION
-notes  ready  all    The notes app
-mail   -      2      The mail app
+NAME      STATE  CATALOG      TOOLS  DESCRIPTION
+notes     ready  pinned       all    The notes app
+mail      -      -            2      The mail app
+calendar  ready  quarantined  all    The calendar app
 ";
         assert_eq!(app_table(&apps).render(None), expected);
     }
@@ -220,12 +237,14 @@ mail   -      2      The mail app
         assert_eq!(
             keys,
             [
+                "catalog_sha256",
                 "description",
                 "destructive_tools",
                 "exposed_tools",
                 "manifest_path",
                 "name",
                 "origin",
+                "quarantined",
                 "spoke_state"
             ]
         );

@@ -5,6 +5,7 @@ mod apps;
 mod approvals;
 mod audit;
 mod call;
+mod catalog;
 mod check;
 mod decide;
 mod grants;
@@ -31,6 +32,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Apps(AppsCommand::Add(add)) => apps::add(global, &output, &add).await,
         Command::Apps(AppsCommand::Remove(remove)) => {
             apps::remove(global, &output, remove.name).await
+        }
+        Command::Apps(AppsCommand::Diff(diff)) => catalog::diff(global, &output, diff.name).await,
+        Command::Apps(AppsCommand::Approve(approve)) => {
+            catalog::approve(global, &output, approve).await
         }
         Command::Tools(tools) => tools::run(global, &output, tools.app).await,
         Command::Call(call) => call::run(global, &output, call).await,

@@ -175,6 +175,8 @@ fn app(name: &str, description: &str, exposed: &[&str], state: &str) -> App {
             Vec::new()
         },
         spoke_state: state.into(),
+        quarantined: false,
+        catalog_sha256: String::new(),
     }
 }
 

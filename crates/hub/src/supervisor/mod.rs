@@ -1,6 +1,7 @@
 //! The spoke supervisor: starts a spoke on its app's first call, keeps it warm until the idle
 //! timeout, restarts it with backoff after a crash, and stops every spoke on shutdown.
 
+mod catalog_watch;
 mod channel;
 mod exit;
 mod launch;
@@ -10,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bulkhead_proto::v1::{SpokeCallToolRequest, ToolDescriptor};
+use bulkhead_proto::v1::SpokeCallToolRequest;
 use tokio::sync::Mutex;
 
 use crate::audit::AuditLog;
+use crate::catalog::Catalogs;
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::AppEntry;
@@ -31,14 +33,16 @@ pub struct CallOutcome {
 pub struct Supervisor {
     config: Arc<Config>,
     audit: Arc<AuditLog>,
+    catalogs: Arc<Catalogs>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Supervisor {
-    pub fn new(config: Arc<Config>, audit: Arc<AuditLog>) -> Arc<Supervisor> {
+    pub fn new(config: Arc<Config>, audit: Arc<AuditLog>, catalogs: Arc<Catalogs>) -> Arc<Supervisor> {
         let (shutting_down, _) = tokio::sync::watch::channel(false);
-        let supervisor = Arc::new(Supervisor { config, audit, slots: Mutex::new(HashMap::new()), shutting_down });
+        let slots = Mutex::new(HashMap::new());
+        let supervisor = Arc::new(Supervisor { config, audit, catalogs, slots, shutting_down });
         tokio::spawn(idle_sweeper(Arc::downgrade(&supervisor)));
         supervisor
     }
@@ -46,7 +50,10 @@ impl Supervisor {
     async fn slot(&self, app: &str) -> Arc<Slot> {
         let mut slots = self.slots.lock().await;
         let backoff = Backoff { base: self.config.spokes.restart_backoff, max: self.config.spokes.restart_backoff_max };
-        slots.entry(app.to_string()).or_insert_with(|| Arc::new(Slot::new(app, backoff, self.audit.clone()))).clone()
+        slots
+            .entry(app.to_string())
+            .or_insert_with(|| Arc::new(Slot::new(app, backoff, self.audit.clone(), self.catalogs.clone())))
+            .clone()
     }
 
     fn check_running(&self) -> Result<(), HubError> {
@@ -56,12 +63,12 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Returns the app's tools, starting its spoke if needed.
-    pub async fn tools(&self, entry: &AppEntry) -> Result<Vec<ToolDescriptor>, HubError> {
+    /// Starts the app's spoke unless it runs. A start checks the app's catalog against its pin.
+    pub async fn ensure_started(&self, entry: &AppEntry) -> Result<(), HubError> {
         self.check_running()?;
         let slot = self.slot(&entry.manifest.name).await;
-        let spoke = slot.ensure_started(&self.config, entry).await?;
-        Ok(spoke.catalog.tools.clone())
+        slot.ensure_started(&self.config, entry).await?;
+        Ok(())
     }
 
     /// Calls one tool through the app's spoke, within the manifest's call timeout.
@@ -69,11 +76,8 @@ impl Supervisor {
         self.check_running()?;
         let name = entry.manifest.name.clone();
         let slot = self.slot(&name).await;
+        // The hub checked the tool and its arguments against the pinned catalog before this call.
         let spoke = slot.ensure_started(&self.config, entry).await?;
-        // An unknown tool is the caller's mistake, so the hub returns NOT_FOUND instead of relaying the app's error.
-        if !spoke.catalog.tools.iter().any(|known| known.name == tool) {
-            return Err(HubError::ToolNotFound { app: name, tool: tool.to_string() });
-        }
         let timeout = entry.manifest.limits.call_timeout;
         let request = SpokeCallToolRequest { tool: tool.to_string(), arguments_json };
         let mut shutting_down = self.shutting_down.subscribe();

@@ -13,6 +13,7 @@ use super::channel::SpokeClient;
 use super::exit::SpokeExit;
 use super::launch::{self, Launched};
 use crate::audit::{fields, AuditLog};
+use crate::catalog::{Catalogs, Trigger};
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::AppEntry;
@@ -71,7 +72,7 @@ pub struct RunningSpoke {
     calls: AtomicU64,
     in_flight: AtomicU32,
     last_used: std::sync::Mutex<Instant>,
-    stopping: AtomicBool,
+    pub(super) stopping: AtomicBool,
     exit: watch::Receiver<Option<SpokeExit>>,
     egress: Option<Arc<crate::egress::EgressStats>>,
 }
@@ -151,15 +152,17 @@ impl Backoff {
 pub struct Slot {
     app: String,
     audit: Arc<AuditLog>,
+    catalogs: Arc<Catalogs>,
     backoff: Backoff,
     inner: Mutex<Inner>,
 }
 
 impl Slot {
-    pub fn new(app: &str, backoff: Backoff, audit: Arc<AuditLog>) -> Slot {
+    pub fn new(app: &str, backoff: Backoff, audit: Arc<AuditLog>, catalogs: Arc<Catalogs>) -> Slot {
         Slot {
             app: app.to_string(),
             audit,
+            catalogs,
             backoff,
             inner: Mutex::new(Inner {
                 state: SpokeState::Stopped,
@@ -222,6 +225,14 @@ impl Slot {
         self.audit.note("spoke_start", record).await;
         inner.state = SpokeState::Ready;
         inner.running = Some(running.clone());
+        if let Err(error) = self.catalogs.observe(&self.app, &running.catalog.tools, Trigger::Start).await {
+            // Fail closed: a spoke whose catalog the hub could not check or pin serves no call.
+            tracing::error!(app = %self.app, "stopping the new spoke because its catalog was not checked: {error}");
+            running.stopping.store(true, Ordering::Release);
+            running.kill();
+            return Err(HubError::SpokeStart { app: self.app.clone(), reason: error.to_string() });
+        }
+        tokio::spawn(super::catalog_watch::follow(Arc::clone(self), Arc::clone(&running), self.catalogs.clone()));
         Ok(running)
     }
 
