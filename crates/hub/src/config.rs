@@ -5,6 +5,7 @@
 //! reason and the fix, in the same form as manifest errors.
 
 mod group;
+mod llm;
 mod token;
 mod validate;
 
@@ -17,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use thiserror::Error;
+
+pub use llm::{LlmBackendKind, LlmConfig};
 
 use crate::manifest::source::read_text_file;
 use crate::manifest::TomlDiagnostic;
@@ -33,6 +36,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub audit: AuditConfig,
     pub flow: crate::flow::FlowConfig,
+    pub llm: LlmConfig,
 }
 
 /// What the audit log records.

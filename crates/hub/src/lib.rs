@@ -8,6 +8,7 @@
 //! - `audit`: the hash-chained audit log of calls, registrations and spoke lifecycles.
 //! - `flow`: sessions, the flow guard's rules and the broker's decisions on cross-app flows.
 //! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
+//! - `query`: natural-language queries: the planner, parallel steps, per-app LLM contexts, history.
 //! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -22,6 +23,7 @@ pub mod hub;
 pub mod logs_service;
 pub mod manifest;
 pub mod notify;
+pub mod query;
 pub mod reconcile;
 pub mod registry;
 pub mod server;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bulkhead_proto::v1::agent_service_server::AgentServiceServer;
 use bulkhead_proto::v1::log_service_server::LogServiceServer;
 use bulkhead_proto::v1::operator_service_server::OperatorServiceServer;
+use bulkhead_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::service::Routes;
@@ -15,6 +16,8 @@ use tonic::{Request, Status};
 
 use crate::hub::Hub;
 use crate::logs_service::LogsService;
+use crate::query::service::QueryServer;
+use crate::query::QueryEngine;
 use crate::service::HubService;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,8 @@ pub enum ServerError {
     Socket { path: String, source: std::io::Error },
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
+    #[error("cannot set up natural-language queries: {0}")]
+    Query(crate::error::HubError),
 }
 
 /// Binds the Unix socket: removes a stale socket file, refuses to steal one that a live hub serves,
@@ -60,6 +65,7 @@ pub fn bind_unix(path: &Path, group: Option<u32>) -> Result<UnixListener, Server
 /// Builds the routes every listener serves.
 pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     let service = HubService::new(hub.clone());
+    let queries = QueryEngine::new(hub.clone()).map_err(ServerError::Query)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AgentServiceServer<HubService>>().await;
     health.set_serving::<OperatorServiceServer<HubService>>().await;
@@ -71,6 +77,7 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     let mut routes = Routes::new(AgentServiceServer::new(service.clone()));
     routes = routes.add_service(OperatorServiceServer::new(service));
     routes = routes.add_service(LogServiceServer::new(LogsService::new(hub)));
+    routes = routes.add_service(QueryServiceServer::new(QueryServer::new(queries)));
     routes = routes.add_service(health_service);
     routes = routes.add_service(reflection);
     Ok(routes)

@@ -51,7 +51,7 @@ fn problem_messages(problems: Vec<Problem>) -> Vec<ManifestProblem> {
 
 /// Names the peer of a request: "uid:N" from SO_PEERCRED on the Unix socket, or "token" on TCP,
 /// where the bearer token check already ran.
-fn principal<T>(request: &Request<T>) -> Result<String, HubError> {
+pub(crate) fn principal<T>(request: &Request<T>) -> Result<String, HubError> {
     if let Some(info) = request.extensions().get::<tonic::transport::server::UdsConnectInfo>() {
         return match info.peer_cred {
             Some(credentials) => Ok(format!("uid:{}", credentials.uid())),

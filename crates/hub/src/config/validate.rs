@@ -40,6 +40,8 @@ pub(super) struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     flow: RawFlow,
+    #[serde(default)]
+    llm: super::llm::RawLlm,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +114,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, Invalid> {
         sandbox: check_sandbox(raw.sandbox)?,
         audit: AuditConfig { record_arguments: raw.audit.record_arguments.unwrap_or(false) },
         flow: check_flow(raw.flow)?,
+        llm: super::llm::check_llm(raw.llm)?,
     })
 }
 
