@@ -155,3 +155,18 @@ def hostile(memory: str = "64MiB", pids: int = 600, cpu: float = 0.25, call_time
             "limits": {"memory": memory, "pids": pids, "cpu": cpu, "call_timeout": call_timeout},
         }
     )
+
+
+def ride(name: str, description: str) -> str:
+    """Return a manifest that runs tests/apps/rides.py as the ride app name (quick_ride or metro_hail)."""
+    return render_toml(
+        {
+            "name": name,
+            "description": description,
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["/probe/rides.py", name],
+            "state": {"persistent": True},
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
+        }
+    )

@@ -12,7 +12,8 @@ use bulkhead_proto::v1::{
     ListAppsResponse, ListSpokesRequest, ListSpokesResponse, ListToolsRequest, ListToolsResponse,
     RegisterAppRequest, RegisterAppResponse, ReloadRequest, ReloadResponse, RemoveAppRequest,
 };
-use bulkhead_proto::v1::{LogLine, StreamLogsRequest};
+use bulkhead_proto::v1::query_service_client::QueryServiceClient;
+use bulkhead_proto::v1::{LogLine, QueryEvent, QueryRequest, StreamLogsRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -29,6 +30,7 @@ pub struct Hub {
     agent: AgentServiceClient<Channel>,
     operator: OperatorServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
+    queries: QueryServiceClient<Channel>,
     socket: PathBuf,
     timeout: Duration,
 }
@@ -50,7 +52,8 @@ impl Hub {
         Ok(Hub {
             agent: AgentServiceClient::new(channel.clone()),
             operator: OperatorServiceClient::new(channel.clone()),
-            logs: LogServiceClient::new(channel),
+            logs: LogServiceClient::new(channel.clone()),
+            queries: QueryServiceClient::new(channel),
             socket: socket.to_path_buf(),
             timeout,
         })
@@ -118,6 +121,18 @@ impl Hub {
         };
         let reply = self.logs.stream_logs(request).await;
         self.finish(reply, "StreamLogs")
+    }
+
+    /// Starts a query and returns the stream of its events. The deadline covers the whole query.
+    pub async fn query(&mut self, query: QueryRequest) -> Result<tonic::Streaming<QueryEvent>> {
+        let request = self.request(query);
+        let reply = self.queries.query(request).await;
+        self.finish(reply, "Query")
+    }
+
+    /// Turns an error in the middle of a query stream into the same one-line message as a failed call.
+    pub fn query_error(&self, status: Status) -> anyhow::Error {
+        self.finish::<()>(Err(status), "Query").unwrap_err()
     }
 
     /// Turns an error in the middle of a log stream into the same one-line message as a failed call.

@@ -6,6 +6,7 @@ mod audit;
 mod call;
 mod check;
 mod logs;
+mod query;
 mod spokes;
 mod status;
 mod tools;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tools(tools) => tools::run(global, &output, tools.app).await,
         Command::Call(call) => call::run(global, &output, call).await,
+        Command::Query(query) => query::run(global, &output, query).await,
         Command::Spokes => spokes::run(global, &output).await,
         Command::Status => status::status(global, &output).await,
         Command::Reload => status::reload(global, &output).await,
