@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::manifest::validate::{check_range, invalid, show_duration, Invalid};
 use crate::units::parse_duration;
 
-/// Which chat backend plans queries and runs instruction steps.
+/// The chat backend that plans queries and runs instruction steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LlmBackendKind {
     /// The offline BM25 planner, which needs no model.
@@ -23,13 +23,13 @@ pub struct LlmConfig {
     /// The API root of an OpenAI-compatible endpoint, such as "http://127.0.0.1:8000/v1".
     pub base_url: String,
     pub model: String,
-    /// The environment variable of bulkheadd that holds the API key. Empty sends no key.
+    /// The environment variable of bulkheadd that contains the API key. Empty sends no key.
     pub api_key_env: String,
     /// The deadline of one HTTP attempt.
     pub timeout: Duration,
     /// Attempts after the first one, on HTTP 429, 5xx and connection failures.
     pub retries: u32,
-    /// How deep request_app may nest instruction contexts. The query's own steps are depth 1.
+    /// The maximum nesting depth of app contexts through request_app. The plan's steps are depth 1.
     pub max_depth: u32,
     /// LLM calls one query may make, counting the planner's.
     pub max_calls: u32,

@@ -11,7 +11,7 @@ use crate::error::HubError;
 use crate::hub::Hub;
 use crate::registry::AppEntry;
 
-/// The longest function name the OpenAI API accepts.
+/// The maximum length of a function name that the OpenAI API accepts.
 const MAX_FUNCTION_NAME: usize = 64;
 
 /// One app with its exposed tools.
@@ -111,7 +111,7 @@ impl Functions {
         self.targets.get(function).map(|(app, tool)| (app.as_str(), tool.as_str()))
     }
 
-    /// The planner's functions: every tool of every app, named APP__TOOL, with the app's
+    /// Builds the planner's functions: every tool of every app, named APP__TOOL, with the app's
     /// description in front of the tool's.
     pub fn for_planner(catalog: &Catalog) -> Functions {
         let mut functions = Functions::default();

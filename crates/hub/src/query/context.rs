@@ -1,6 +1,6 @@
 //! The LLM context of one app, for an instruction step or a nested request.
 //!
-//! The hub runs the context, because the spoke has no network and no key. The context sees only
+//! The hub runs the context, because the spoke has no network and no key. The context contains only
 //! its own app's description and tools, plus the virtual tool request_app. A request_app call is a
 //! cross-app call: the hub decides, with the full arguments, before the target app runs, and
 //! decides again before the result flows back into the requesting context.
@@ -55,7 +55,7 @@ pub async fn run_context(run: &Arc<QueryRun>, step: &str, entry: &AppEntry, inst
     }
 }
 
-/// Calls one of the context's own tools and returns the text the model sees.
+/// Calls one of the context's own tools and returns the text the model gets.
 async fn own_tool(run: &QueryRun, entry: &AppEntry, functions: &Functions, call: &ToolCall) -> String {
     let Some((_, tool)) = functions.target(&call.name) else {
         let known: Vec<&str> = functions.specs.iter().map(|spec| spec.name.as_str()).collect();
@@ -73,7 +73,7 @@ async fn call_text(run: &QueryRun, app: &str, tool: &str, arguments_json: String
 }
 
 /// Handles request_app(app, tool, arguments) or request_app(app, instruction) from the context of
-/// `from`, and returns the text the model sees: the result, or why there is none.
+/// `from`, and returns the text the model gets: the result, or why there is none.
 async fn request_app(run: &Arc<QueryRun>, step: &str, from: &AppEntry, call: &ToolCall, depth: u32) -> String {
     let arguments = &call.arguments;
     let Some(target) = arguments.get("app").and_then(Value::as_str) else {

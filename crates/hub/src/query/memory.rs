@@ -1,6 +1,6 @@
 //! The query history of each session: earlier queries, their steps and the steps' outputs.
 //!
-//! The planner sees the queries and the steps' apps, never the outputs. A later query may use an
+//! The planner's prompt contains the queries and the steps' apps, never the outputs. A later query may use an
 //! output by reference (qN.ID), and the hub moves it into an app only through the flow check.
 
 use std::collections::HashMap;

@@ -32,7 +32,7 @@ use catalog::{Catalog, Functions};
 use memory::{Memory, QueryRecord};
 use plan::Plan;
 
-/// The longest query text, in bytes.
+/// The maximum length of a query's text, in bytes.
 pub const MAX_QUERY_BYTES: usize = 16 * 1024;
 /// The wait before the first retry of a failed LLM request. It doubles with each retry.
 const LLM_BACKOFF: Duration = Duration::from_millis(250);

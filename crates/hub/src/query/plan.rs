@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::catalog::{Catalog, Functions};
 use super::memory::QueryRecord;
 
-/// The most steps one plan may have.
+/// The maximum number of steps in one plan.
 pub const MAX_STEPS: usize = 32;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,6 +118,7 @@ fn parse_step(index: usize, step: &Value) -> Result<Step, PlanError> {
     let app = step.get("app").and_then(Value::as_str).ok_or_else(|| fail("it has no string \"app\""))?;
     let tool = step.get("tool").and_then(Value::as_str).filter(|tool| !tool.is_empty());
     let instruction = step.get("instruction").and_then(Value::as_str).filter(|text| !text.trim().is_empty());
+
     let mut placeholders = Vec::new();
     let action = match (tool, instruction) {
         (Some(tool), None) => {
@@ -135,6 +136,7 @@ fn parse_step(index: usize, step: &Value) -> Result<Step, PlanError> {
         (Some(_), Some(_)) => return Err(fail("it names both a tool and an instruction; give one")),
         (None, None) => return Err(fail("it names neither a tool nor an instruction; give one")),
     };
+
     let mut inputs: Vec<String> = match step.get("inputs") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items

@@ -20,7 +20,7 @@ use crate::service::result_text;
 /// The label of an instruction step in flow decisions, audit records and memory.
 pub const INSTRUCTION_LABEL: &str = "(instruction)";
 
-/// What one step produced.
+/// The outcome of one step.
 #[derive(Debug, Clone)]
 pub struct StepResult {
     pub app: String,
@@ -93,7 +93,7 @@ pub async fn execute(run: &Arc<QueryRun>, catalog: &Arc<Catalog>, plan: &Plan, h
             Err(error) => tracing::error!(%error, "a query step task failed"),
         }
     }
-    // A step task that panicked leaves its dependents waiting; they fail here.
+    // A step task that panicked leaves its dependents waiting, so they fail here.
     for step in pending {
         let result = StepResult { app: step.app.clone(), ok: false, output: "an input step did not finish".into() };
         results.insert(step.id.clone(), result);
@@ -148,7 +148,7 @@ async fn run_step(run: &Arc<QueryRun>, catalog: &Catalog, step: &Step, inputs: V
     }
 }
 
-/// The apps other than `app` that the inputs came from, each once.
+/// Returns the apps other than `app` that the inputs came from, each once.
 fn sources(app: &str, inputs: &[Input]) -> Vec<String> {
     let mut sources: Vec<String> = Vec::new();
     for input in inputs {
