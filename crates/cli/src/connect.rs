@@ -132,7 +132,7 @@ impl Hub {
 
     /// Turns an error in the middle of a query stream into the same one-line message as a failed call.
     pub fn query_error(&self, status: Status) -> anyhow::Error {
-        self.finish::<()>(Err(status), "Query").unwrap_err()
+        self.status_error(&status, "Query")
     }
 
     /// Turns an error in the middle of a log stream into the same one-line message as a failed call.
@@ -149,13 +149,15 @@ impl Hub {
     }
 
     fn finish<T>(&self, reply: Result<Response<T>, Status>, rpc: &'static str) -> Result<T> {
-        reply.map(Response::into_inner).map_err(|status| {
-            let target = RpcTarget {
-                socket: &self.socket,
-                timeout: self.timeout,
-                rpc,
-            };
-            anyhow!(describe_status(&status, &target))
-        })
+        reply.map(Response::into_inner).map_err(|status| self.status_error(&status, rpc))
+    }
+
+    fn status_error(&self, status: &Status, rpc: &'static str) -> anyhow::Error {
+        let target = RpcTarget {
+            socket: &self.socket,
+            timeout: self.timeout,
+            rpc,
+        };
+        anyhow!(describe_status(status, &target))
     }
 }

@@ -88,12 +88,13 @@ mod tests {
     #[tokio::test]
     async fn oldest_queries_are_dropped() {
         let memory = Memory::default();
-        for number in 1..=(MAX_QUERIES_PER_SESSION as u32 + 2) {
+        let max = u32::try_from(MAX_QUERIES_PER_SESSION).expect("the limit fits in u32");
+        for number in 1..=(max + 2) {
             memory.remember("uid:0", "s", record(number)).await;
         }
         let (history, next) = memory.history("uid:0", "s").await;
         assert_eq!(history.len(), MAX_QUERIES_PER_SESSION);
         assert_eq!(history[0].number, 3);
-        assert_eq!(next, MAX_QUERIES_PER_SESSION as u32 + 3);
+        assert_eq!(next, max + 3);
     }
 }
