@@ -137,7 +137,7 @@ impl Hub {
 
     /// Turns an error in the middle of a log stream into the same one-line message as a failed call.
     pub fn stream_error(&self, status: Status) -> anyhow::Error {
-        self.finish::<()>(Err(status), "StreamLogs").unwrap_err()
+        self.status_error(&status, "StreamLogs")
     }
 
     /// Wraps a message in a request whose `grpc-timeout` header is the deadline. tonic enforces
