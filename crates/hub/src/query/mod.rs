@@ -211,6 +211,8 @@ impl QueryRun {
 
     /// Asks for a decision on data that moves from `sources` into `target`, and reports it as an
     /// approval event with the full arguments.
+    // TODO: with a live approver, send the event before `check_transfer` waits for the decision,
+    // so that the client sees what it is asked about. Until then the static rules decide at once.
     async fn transfer(&self, step: &str, target: &str, label: &str, payload_json: &str, sources: &[String]) -> Result<(), HubError> {
         let decided = self.hub.check_transfer(&self.caller, target, label, payload_json, sources).await;
         let source = sources.iter().find(|source| *source != target).cloned().unwrap_or_default();
