@@ -20,7 +20,11 @@ pub enum LlmError {
     #[error("the LLM endpoint {url} did not answer within {seconds} s; raise [llm] timeout in hub.toml or check the server")]
     Timeout { url: String, seconds: u64 },
     #[error("the LLM endpoint {url} returned HTTP {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("the LLM endpoint {url} returned an invalid response: {reason}")]
     InvalidResponse { url: String, reason: String },
     #[error("the lexical planner cannot plan {query:?}: {reason}")]

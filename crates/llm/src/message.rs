@@ -36,11 +36,21 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Message {
-        Message { role: Role::System, content: content.into(), tool_calls: Vec::new(), tool_call_id: None }
+        Message {
+            role: Role::System,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
     }
 
     pub fn user(content: impl Into<String>) -> Message {
-        Message { role: Role::User, content: content.into(), tool_calls: Vec::new(), tool_call_id: None }
+        Message {
+            role: Role::User,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
     }
 
     /// The assistant message that a reply becomes when the conversation goes on.
@@ -54,7 +64,12 @@ impl Message {
     }
 
     pub fn tool_result(call_id: &str, content: impl Into<String>) -> Message {
-        Message { role: Role::Tool, content: content.into(), tool_calls: Vec::new(), tool_call_id: Some(call_id.to_string()) }
+        Message {
+            role: Role::Tool,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(call_id.to_string()),
+        }
     }
 }
 

@@ -50,19 +50,30 @@ impl OpenAiBackend {
             )));
         }
         if settings.model.is_empty() {
-            return Err(LlmError::Settings("model is empty; name the model the endpoint serves".into()));
+            return Err(LlmError::Settings(
+                "model is empty; name the model the endpoint serves".into(),
+            ));
         }
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()
-            .map_err(|error| LlmError::Settings(format!("cannot build the HTTP client: {error}")))?;
+            .map_err(|error| {
+                LlmError::Settings(format!("cannot build the HTTP client: {error}"))
+            })?;
         let url = format!("{base}/chat/completions");
-        Ok(OpenAiBackend { client, url, settings })
+        Ok(OpenAiBackend {
+            client,
+            url,
+            settings,
+        })
     }
 
     /// Sends one attempt. `Ok(Err(wait))` asks for a retry after `wait`, or after the backoff
     /// when `wait` is `None`.
-    async fn attempt(&self, body: &serde_json::Value) -> Result<Result<ChatReply, (LlmError, Option<Duration>)>, LlmError> {
+    async fn attempt(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<Result<ChatReply, (LlmError, Option<Duration>)>, LlmError> {
         let mut request = self.client.post(&self.url).json(body);
         if let Some(key) = &self.settings.api_key {
             request = request.bearer_auth(key);
@@ -70,11 +81,17 @@ impl OpenAiBackend {
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) if error.is_timeout() => {
-                let error = LlmError::Timeout { url: self.url.clone(), seconds: self.settings.timeout.as_secs() };
+                let error = LlmError::Timeout {
+                    url: self.url.clone(),
+                    seconds: self.settings.timeout.as_secs(),
+                };
                 return Ok(Err((error, None)));
             }
             Err(error) => {
-                let error = LlmError::Unreachable { url: self.url.clone(), reason: error.to_string() };
+                let error = LlmError::Unreachable {
+                    url: self.url.clone(),
+                    reason: error.to_string(),
+                };
                 return Ok(Err((error, None)));
             }
         };
@@ -83,16 +100,26 @@ impl OpenAiBackend {
         let text = match response.text().await {
             Ok(text) => text,
             Err(error) => {
-                let error = LlmError::Unreachable { url: self.url.clone(), reason: format!("reading the body failed: {error}") };
+                let error = LlmError::Unreachable {
+                    url: self.url.clone(),
+                    reason: format!("reading the body failed: {error}"),
+                };
                 return Ok(Err((error, None)));
             }
         };
         if status.is_success() {
             return wire::parse_reply(&text)
                 .map(Ok)
-                .map_err(|reason| LlmError::InvalidResponse { url: self.url.clone(), reason });
+                .map_err(|reason| LlmError::InvalidResponse {
+                    url: self.url.clone(),
+                    reason,
+                });
         }
-        let error = LlmError::Status { url: self.url.clone(), status: status.as_u16(), body: quote(&text) };
+        let error = LlmError::Status {
+            url: self.url.clone(),
+            status: status.as_u16(),
+            body: quote(&text),
+        };
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Ok(Err((error, retry_after)));
         }

@@ -16,7 +16,11 @@ use crate::output::Output;
 
 pub async fn run(global: &GlobalOptions, output: &Output, args: QueryArgs) -> Result<ExitCode> {
     let mut hub = connect(global).await?;
-    let request = QueryRequest { session_id: args.session, text: args.text, apps: args.apps };
+    let request = QueryRequest {
+        session_id: args.session,
+        text: args.text,
+        apps: args.apps,
+    };
     let mut stream = hub.query(request).await?;
     let mut answered = false;
     loop {
@@ -33,27 +37,59 @@ pub async fn run(global: &GlobalOptions, output: &Output, args: QueryArgs) -> Re
             print_progress(output, &event)?;
         }
     }
-    Ok(if answered { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if answered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn print_progress(output: &Output, event: &Event) -> Result<()> {
     match event {
         Event::Plan(plan) => {
-            let retry = if plan.attempt > 1 { " after one rejected plan" } else { "" };
-            output.print_stderr(&format!("plan: {} steps{retry} (query q{})", plan.steps.len(), plan.query_number));
+            let retry = if plan.attempt > 1 {
+                " after one rejected plan"
+            } else {
+                ""
+            };
+            output.print_stderr(&format!(
+                "plan: {} steps{retry} (query q{})",
+                plan.steps.len(),
+                plan.query_number
+            ));
             for step in &plan.steps {
-                let action = if step.tool.is_empty() { format!("instruction {:?}", step.instruction) } else { format!("{} {}", step.tool, step.arguments_json) };
-                let inputs = if step.inputs.is_empty() { String::new() } else { format!(" <- {}", step.inputs.join(", ")) };
+                let action = if step.tool.is_empty() {
+                    format!("instruction {:?}", step.instruction)
+                } else {
+                    format!("{} {}", step.tool, step.arguments_json)
+                };
+                let inputs = if step.inputs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <- {}", step.inputs.join(", "))
+                };
                 output.print_stderr(&format!("  {} {}: {action}{inputs}", step.id, step.app));
             }
         }
-        Event::StepStarted(step) => output.print_stderr(&format!("step {} ({}) started", step.id, step.app)),
-        Event::StepFinished(step) if step.ok => {
-            output.print_stderr(&format!("step {} ({}) finished in {} ms", step.id, step.app, step.elapsed_ms));
+        Event::StepStarted(step) => {
+            output.print_stderr(&format!("step {} ({}) started", step.id, step.app))
         }
-        Event::StepFinished(step) => output.print_stderr(&format!("step {} ({}) failed: {}", step.id, step.app, step.error)),
+        Event::StepFinished(step) if step.ok => {
+            output.print_stderr(&format!(
+                "step {} ({}) finished in {} ms",
+                step.id, step.app, step.elapsed_ms
+            ));
+        }
+        Event::StepFinished(step) => output.print_stderr(&format!(
+            "step {} ({}) failed: {}",
+            step.id, step.app, step.error
+        )),
         Event::ApprovalNeeded(flow) => {
-            let verdict = if flow.allowed { "allowed".to_string() } else { format!("denied: {}", flow.reason) };
+            let verdict = if flow.allowed {
+                "allowed".to_string()
+            } else {
+                format!("denied: {}", flow.reason)
+            };
             output.print_stderr(&format!(
                 "flow {} -> {}/{} in step {} with {}: {verdict}",
                 flow.source_app, flow.target_app, flow.tool, flow.step_id, flow.arguments_json
@@ -81,14 +117,24 @@ fn event_json(event: &Event) -> Value {
                 .collect();
             json!({"event": "plan", "attempt": plan.attempt, "query_number": plan.query_number, "steps": steps})
         }
-        Event::StepStarted(step) => json!({"event": "step_started", "id": step.id, "app": step.app}),
-        Event::StepFinished(step) => json!({"event": "step_finished", "id": step.id, "app": step.app, "ok": step.ok,
-                                            "output": step.output, "error": step.error, "elapsed_ms": step.elapsed_ms}),
-        Event::ApprovalNeeded(flow) => json!({"event": "approval_needed", "step_id": flow.step_id, "source_app": flow.source_app,
+        Event::StepStarted(step) => {
+            json!({"event": "step_started", "id": step.id, "app": step.app})
+        }
+        Event::StepFinished(step) => {
+            json!({"event": "step_finished", "id": step.id, "app": step.app, "ok": step.ok,
+                                            "output": step.output, "error": step.error, "elapsed_ms": step.elapsed_ms})
+        }
+        Event::ApprovalNeeded(flow) => {
+            json!({"event": "approval_needed", "step_id": flow.step_id, "source_app": flow.source_app,
                                               "target_app": flow.target_app, "tool": flow.tool, "arguments_json": flow.arguments_json,
-                                              "allowed": flow.allowed, "reason": flow.reason}),
-        Event::Answer(answer) => json!({"event": "answer", "text": answer.text, "llm_calls": answer.llm_calls}),
-        Event::Error(error) => json!({"event": "error", "code": error.code, "message": error.message}),
+                                              "allowed": flow.allowed, "reason": flow.reason})
+        }
+        Event::Answer(answer) => {
+            json!({"event": "answer", "text": answer.text, "llm_calls": answer.llm_calls})
+        }
+        Event::Error(error) => {
+            json!({"event": "error", "code": error.code, "message": error.message})
+        }
     }
 }
 
@@ -100,9 +146,18 @@ mod tests {
 
     #[test]
     fn events_render_with_their_kind() {
-        let answer = event_json(&Event::Answer(Answer { text: "57.0".into(), llm_calls: 3 }));
-        assert_eq!(answer, json!({"event": "answer", "text": "57.0", "llm_calls": 3}));
-        let started = event_json(&Event::StepStarted(StepStarted { id: "s1".into(), app: "notes".into() }));
+        let answer = event_json(&Event::Answer(Answer {
+            text: "57.0".into(),
+            llm_calls: 3,
+        }));
+        assert_eq!(
+            answer,
+            json!({"event": "answer", "text": "57.0", "llm_calls": 3})
+        );
+        let started = event_json(&Event::StepStarted(StepStarted {
+            id: "s1".into(),
+            app: "notes".into(),
+        }));
         assert_eq!(started["event"], "step_started");
         assert_eq!(started["app"], "notes");
     }

@@ -71,7 +71,10 @@ pub(super) fn check_llm(raw: RawLlm) -> Result<LlmConfig, Invalid> {
         None | Some("lexical") => LlmBackendKind::Lexical,
         Some("openai") => LlmBackendKind::OpenAi,
         Some(other) => {
-            return Err(invalid("llm.backend", format!("unknown backend {other:?}; use \"lexical\" or \"openai\"")));
+            return Err(invalid(
+                "llm.backend",
+                format!("unknown backend {other:?}; use \"lexical\" or \"openai\""),
+            ));
         }
     };
     let base_url = raw.base_url.unwrap_or_default().trim().to_string();
@@ -87,11 +90,16 @@ pub(super) fn check_llm(raw: RawLlm) -> Result<LlmConfig, Invalid> {
             ));
         }
         if model.is_empty() {
-            return Err(invalid("llm.model", "is empty; the openai backend needs the name of the model the endpoint serves"));
+            return Err(invalid(
+                "llm.model",
+                "is empty; the openai backend needs the name of the model the endpoint serves",
+            ));
         }
     }
     let api_key_env = raw.api_key_env.unwrap_or_default();
-    let valid_env = api_key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let valid_env = api_key_env
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !api_key_env.starts_with(|c: char| c.is_ascii_digit());
     if !valid_env {
         return Err(invalid(
@@ -101,15 +109,25 @@ pub(super) fn check_llm(raw: RawLlm) -> Result<LlmConfig, Invalid> {
     }
     let timeout = match raw.timeout {
         Some(text) => {
-            let duration = parse_duration(&text).map_err(|error| invalid("llm.timeout", error.to_string()))?;
-            check_range("llm.timeout", duration, Duration::from_millis(100), MAX_TIMEOUT, show_duration)?
+            let duration =
+                parse_duration(&text).map_err(|error| invalid("llm.timeout", error.to_string()))?;
+            check_range(
+                "llm.timeout",
+                duration,
+                Duration::from_millis(100),
+                MAX_TIMEOUT,
+                show_duration,
+            )?
         }
         None => defaults.timeout,
     };
-    let count = |key: &str, value: Option<i64>, default: u32, min: i64, max: i64| -> Result<u32, Invalid> {
-        let value = check_range(key, value.unwrap_or(i64::from(default)), min, max, |n| n.to_string())?;
-        Ok(u32::try_from(value).unwrap_or(default))
-    };
+    let count =
+        |key: &str, value: Option<i64>, default: u32, min: i64, max: i64| -> Result<u32, Invalid> {
+            let value = check_range(key, value.unwrap_or(i64::from(default)), min, max, |n| {
+                n.to_string()
+            })?;
+            Ok(u32::try_from(value).unwrap_or(default))
+        };
     Ok(LlmConfig {
         backend,
         base_url,
@@ -142,7 +160,10 @@ mod tests {
     fn openai_needs_url_and_model() {
         let error = check_llm(raw("backend = \"openai\"\nmodel = \"m\"")).expect_err("no URL");
         assert_eq!(error.key, "llm.base_url");
-        let error = check_llm(raw("backend = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"")).expect_err("no model");
+        let error = check_llm(raw(
+            "backend = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"",
+        ))
+        .expect_err("no model");
         assert_eq!(error.key, "llm.model");
         let config = check_llm(raw("backend = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\ntimeout = \"5s\""))
             .expect("valid");

@@ -64,7 +64,10 @@ impl Catalog {
             match tools {
                 Ok(tools) => {
                     let manifest = &entry.manifest;
-                    let tools = tools.into_iter().filter(|tool| manifest.is_exposed(&tool.name)).collect();
+                    let tools = tools
+                        .into_iter()
+                        .filter(|tool| manifest.is_exposed(&tool.name))
+                        .collect();
                     apps.push(CatalogApp { entry, tools });
                 }
                 Err(error) => {
@@ -97,9 +100,15 @@ impl Functions {
     pub fn add(&mut self, app: &str, prefix: &str, tool: &ToolDescriptor, description: String) {
         let taken: HashSet<&str> = self.targets.keys().map(String::as_str).collect();
         let name = function_name(&format!("{prefix}{}", tool.name), &taken);
-        let parameters = serde_json::from_str(&tool.input_schema_json).unwrap_or_else(|_| serde_json::json!({"type": "object"}));
-        self.specs.push(ToolSpec { name: name.clone(), description, parameters });
-        self.targets.insert(name, (app.to_string(), tool.name.clone()));
+        let parameters = serde_json::from_str(&tool.input_schema_json)
+            .unwrap_or_else(|_| serde_json::json!({"type": "object"}));
+        self.specs.push(ToolSpec {
+            name: name.clone(),
+            description,
+            parameters,
+        });
+        self.targets
+            .insert(name, (app.to_string(), tool.name.clone()));
     }
 
     pub fn add_spec(&mut self, spec: ToolSpec) {
@@ -108,7 +117,9 @@ impl Functions {
 
     /// Returns the app and tool behind a function name.
     pub fn target(&self, function: &str) -> Option<(&str, &str)> {
-        self.targets.get(function).map(|(app, tool)| (app.as_str(), tool.as_str()))
+        self.targets
+            .get(function)
+            .map(|(app, tool)| (app.as_str(), tool.as_str()))
     }
 
     /// Builds the planner's functions: every tool of every app, named APP__TOOL, with the app's
@@ -117,7 +128,12 @@ impl Functions {
         let mut functions = Functions::default();
         for app in &catalog.apps {
             for tool in &app.tools {
-                let description = format!("[app {}: {}] {}", app.name(), app.entry.manifest.description, tool.description);
+                let description = format!(
+                    "[app {}: {}] {}",
+                    app.name(),
+                    app.entry.manifest.description,
+                    tool.description
+                );
                 functions.add(app.name(), &format!("{}__", app.name()), tool, description);
             }
         }
@@ -130,7 +146,13 @@ impl Functions {
 pub fn function_name(wanted: &str, taken: &HashSet<&str>) -> String {
     let clean: String = wanted
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(MAX_FUNCTION_NAME)
         .collect();
     if !taken.contains(clean.as_str()) {
@@ -148,7 +170,8 @@ pub fn function_name(wanted: &str, taken: &HashSet<&str>) -> String {
 
 /// Parses a tool's schema text for a prompt, or an empty object schema when it is not JSON.
 pub fn schema_value(tool: &ToolDescriptor) -> Value {
-    serde_json::from_str(&tool.input_schema_json).unwrap_or_else(|_| serde_json::json!({"type": "object"}))
+    serde_json::from_str(&tool.input_schema_json)
+        .unwrap_or_else(|_| serde_json::json!({"type": "object"}))
 }
 
 #[cfg(test)]
@@ -158,9 +181,15 @@ mod tests {
     #[test]
     fn names_are_cleaned_and_made_unique() {
         let mut taken = HashSet::new();
-        assert_eq!(function_name("notes__search.notes", &taken), "notes__search_notes");
+        assert_eq!(
+            function_name("notes__search.notes", &taken),
+            "notes__search_notes"
+        );
         taken.insert("notes__search_notes");
-        assert_eq!(function_name("notes__search/notes", &taken), "notes__search_notes_2");
+        assert_eq!(
+            function_name("notes__search/notes", &taken),
+            "notes__search_notes_2"
+        );
         let long = "x".repeat(100);
         assert_eq!(function_name(&long, &HashSet::new()).len(), 64);
     }

@@ -22,9 +22,19 @@ use crate::service::result_text;
 /// Runs `instruction` in the context of the app of `entry` until the model replies without tool
 /// calls, and returns that reply. `depth` is 1 for a step of the plan and grows by one with each
 /// nested request_app instruction.
-pub async fn run_context(run: &Arc<QueryRun>, step: &str, entry: &AppEntry, instruction: &str, depth: u32) -> Result<String, HubError> {
+pub async fn run_context(
+    run: &Arc<QueryRun>,
+    step: &str,
+    entry: &AppEntry,
+    instruction: &str,
+    depth: u32,
+) -> Result<String, HubError> {
     if depth > run.limits.max_depth {
-        return Err(HubError::QueryLimit { what: "nested app contexts", limit: run.limits.max_depth, key: "max_depth" });
+        return Err(HubError::QueryLimit {
+            what: "nested app contexts",
+            limit: run.limits.max_depth,
+            key: "max_depth",
+        });
     }
     let manifest = &entry.manifest;
     let mut functions = Functions::default();
@@ -36,9 +46,15 @@ pub async fn run_context(run: &Arc<QueryRun>, step: &str, entry: &AppEntry, inst
     }
     functions.add_spec(prompt::request_app_spec());
 
-    let mut messages = vec![Message::system(prompt::context_system(manifest)), Message::user(instruction)];
+    let mut messages = vec![
+        Message::system(prompt::context_system(manifest)),
+        Message::user(instruction),
+    ];
     loop {
-        let request = ChatRequest { messages: messages.clone(), tools: functions.specs.clone() };
+        let request = ChatRequest {
+            messages: messages.clone(),
+            tools: functions.specs.clone(),
+        };
         let reply = run.chat(&request).await?;
         if reply.tool_calls.is_empty() {
             return Ok(reply.content);
@@ -56,16 +72,32 @@ pub async fn run_context(run: &Arc<QueryRun>, step: &str, entry: &AppEntry, inst
 }
 
 /// Calls one of the context's own tools and returns the text the model gets.
-async fn own_tool(run: &QueryRun, entry: &AppEntry, functions: &Functions, call: &ToolCall) -> String {
+async fn own_tool(
+    run: &QueryRun,
+    entry: &AppEntry,
+    functions: &Functions,
+    call: &ToolCall,
+) -> String {
     let Some((_, tool)) = functions.target(&call.name) else {
-        let known: Vec<&str> = functions.specs.iter().map(|spec| spec.name.as_str()).collect();
-        return format!("error: unknown tool {:?}; the tools are {known:?}", call.name);
+        let known: Vec<&str> = functions
+            .specs
+            .iter()
+            .map(|spec| spec.name.as_str())
+            .collect();
+        return format!(
+            "error: unknown tool {:?}; the tools are {known:?}",
+            call.name
+        );
     };
     call_text(run, &entry.manifest.name, tool, call.arguments.to_string()).await
 }
 
 async fn call_text(run: &QueryRun, app: &str, tool: &str, arguments_json: String) -> String {
-    match run.hub.call_tool(&run.caller, app, tool, arguments_json).await {
+    match run
+        .hub
+        .call_tool(&run.caller, app, tool, arguments_json)
+        .await
+    {
         Ok(outcome) if outcome.is_error => format!("error: {}", result_text(&outcome.result_json)),
         Ok(outcome) => result_text(&outcome.result_json),
         Err(error) => format!("error: {error}"),
@@ -74,13 +106,25 @@ async fn call_text(run: &QueryRun, app: &str, tool: &str, arguments_json: String
 
 /// Handles request_app(app, tool, arguments) or request_app(app, instruction) from the context of
 /// `from`, and returns the text the model gets: the result, or why there is none.
-async fn request_app(run: &Arc<QueryRun>, step: &str, from: &AppEntry, call: &ToolCall, depth: u32) -> String {
+async fn request_app(
+    run: &Arc<QueryRun>,
+    step: &str,
+    from: &AppEntry,
+    call: &ToolCall,
+    depth: u32,
+) -> String {
     let arguments = &call.arguments;
     let Some(target) = arguments.get("app").and_then(Value::as_str) else {
         return "error: request_app needs \"app\", the name of the other app".to_string();
     };
-    let tool = arguments.get("tool").and_then(Value::as_str).filter(|tool| !tool.is_empty());
-    let instruction = arguments.get("instruction").and_then(Value::as_str).filter(|text| !text.trim().is_empty());
+    let tool = arguments
+        .get("tool")
+        .and_then(Value::as_str)
+        .filter(|tool| !tool.is_empty());
+    let instruction = arguments
+        .get("instruction")
+        .and_then(Value::as_str)
+        .filter(|text| !text.trim().is_empty());
     let from_name = from.manifest.name.clone();
     let entry = match run.hub.app(target).await {
         Ok(entry) => entry,
@@ -125,7 +169,10 @@ async fn request_app(run: &Arc<QueryRun>, step: &str, from: &AppEntry, call: &To
     }
     let payload = json!({ "result": text }).to_string();
     let back = format!("(result of {label})");
-    if let Err(error) = run.transfer(step, &from_name, &back, &payload, &[target.to_string()]).await {
+    if let Err(error) = run
+        .transfer(step, &from_name, &back, &payload, &[target.to_string()])
+        .await
+    {
         return format!("withheld: {error}");
     }
     text

@@ -48,7 +48,10 @@ impl Memory {
     // NOTE: histories stay in memory until the hub stops, like the flow guard's sessions.
     pub async fn history(&self, principal: &str, session: &str) -> (Vec<QueryRecord>, u32) {
         let sessions = self.sessions.lock().await;
-        let history = sessions.get(&(principal.to_string(), session.to_string())).cloned().unwrap_or_default();
+        let history = sessions
+            .get(&(principal.to_string(), session.to_string()))
+            .cloned()
+            .unwrap_or_default();
         let next = history.last().map_or(1, |last| last.number + 1);
         (history, next)
     }
@@ -56,7 +59,9 @@ impl Memory {
     /// Appends a finished query to the session's history.
     pub async fn remember(&self, principal: &str, session: &str, record: QueryRecord) {
         let mut sessions = self.sessions.lock().await;
-        let history = sessions.entry((principal.to_string(), session.to_string())).or_default();
+        let history = sessions
+            .entry((principal.to_string(), session.to_string()))
+            .or_default();
         history.push(record);
         if history.len() > MAX_QUERIES_PER_SESSION {
             let excess = history.len() - MAX_QUERIES_PER_SESSION;
@@ -70,7 +75,11 @@ mod tests {
     use super::*;
 
     fn record(number: u32) -> QueryRecord {
-        QueryRecord { number, text: format!("query {number}"), steps: Vec::new() }
+        QueryRecord {
+            number,
+            text: format!("query {number}"),
+            steps: Vec::new(),
+        }
     }
 
     #[tokio::test]

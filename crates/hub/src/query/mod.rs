@@ -53,38 +53,78 @@ impl QueryEngine {
     pub fn new(hub: Arc<Hub>) -> Result<Arc<QueryEngine>, HubError> {
         let backend = backend(&hub.config.llm)?;
         tracing::info!(backend = %backend.describe(), "query backend ready");
-        Ok(Arc::new(QueryEngine { hub, backend, memory: Memory::default() }))
+        Ok(Arc::new(QueryEngine {
+            hub,
+            backend,
+            memory: Memory::default(),
+        }))
     }
 
     /// Plans and runs one query, sending its events. The error is also sent as the last event.
-    pub async fn query(self: Arc<Self>, caller: Caller, text: String, apps: Vec<String>, events: EventSender) -> Result<(), HubError> {
+    pub async fn query(
+        self: Arc<Self>,
+        caller: Caller,
+        text: String,
+        apps: Vec<String>,
+        events: EventSender,
+    ) -> Result<(), HubError> {
         let outcome = self.plan_and_run(&caller, &text, &apps, &events).await;
         if let Err(error) = &outcome {
             tracing::warn!(principal = %caller.principal, session = %caller.session, %error, "query failed");
             let code = code_name(error.code());
-            let event = bulkhead_proto::v1::QueryError { code, message: error.to_string() };
-            let _ = events.send(Ok(QueryEvent { event: Some(Event::Error(event)) })).await;
+            let event = bulkhead_proto::v1::QueryError {
+                code,
+                message: error.to_string(),
+            };
+            let _ = events
+                .send(Ok(QueryEvent {
+                    event: Some(Event::Error(event)),
+                }))
+                .await;
         }
         outcome
     }
 
-    async fn plan_and_run(&self, caller: &Caller, text: &str, apps: &[String], events: &EventSender) -> Result<(), HubError> {
+    async fn plan_and_run(
+        &self,
+        caller: &Caller,
+        text: &str,
+        apps: &[String],
+        events: &EventSender,
+    ) -> Result<(), HubError> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(HubError::InvalidQuery("the query text is empty; write what you want to know".into()));
+            return Err(HubError::InvalidQuery(
+                "the query text is empty; write what you want to know".into(),
+            ));
         }
         if text.len() > MAX_QUERY_BYTES {
-            return Err(HubError::InvalidQuery(format!("the query has {} bytes, above the maximum of {MAX_QUERY_BYTES}", text.len())));
+            return Err(HubError::InvalidQuery(format!(
+                "the query has {} bytes, above the maximum of {MAX_QUERY_BYTES}",
+                text.len()
+            )));
         }
         // A query without a session gets one of its own, so its steps still share provenance.
         let remembered = !caller.session.is_empty();
-        let session = if remembered { caller.session.clone() } else { format!("query-{}", uuid::Uuid::new_v4()) };
-        let caller = Caller { principal: caller.principal.clone(), session };
-        let (history, number) = self.memory.history(&caller.principal, &caller.session).await;
+        let session = if remembered {
+            caller.session.clone()
+        } else {
+            format!("query-{}", uuid::Uuid::new_v4())
+        };
+        let caller = Caller {
+            principal: caller.principal.clone(),
+            session,
+        };
+        let (history, number) = self
+            .memory
+            .history(&caller.principal, &caller.session)
+            .await;
 
         let catalog = Arc::new(Catalog::gather(&self.hub, apps).await?);
         if catalog.apps.is_empty() {
-            return Err(HubError::CannotPlan("no app is available to the planner; register an app first".into()));
+            return Err(HubError::CannotPlan(
+                "no app is available to the planner; register an app first".into(),
+            ));
         }
         let run = Arc::new(QueryRun {
             hub: self.hub.clone(),
@@ -95,16 +135,27 @@ impl QueryEngine {
             llm_calls: AtomicU32::new(0),
         });
         let (plan, attempt) = plan_query(&run, &catalog, &history, text).await?;
-        run.emit(Event::Plan(run::plan_event(&plan, attempt, number))).await;
+        run.emit(Event::Plan(run::plan_event(&plan, attempt, number)))
+            .await;
 
         let results = run::execute(&run, &catalog, &plan, &history).await;
         let answer = run::compose_answer(&plan, &results);
         if remembered {
-            let record = QueryRecord { number, text: text.to_string(), steps: run::step_records(&plan, &results) };
-            self.memory.remember(&run.caller.principal, &run.caller.session, record).await;
+            let record = QueryRecord {
+                number,
+                text: text.to_string(),
+                steps: run::step_records(&plan, &results),
+            };
+            self.memory
+                .remember(&run.caller.principal, &run.caller.session, record)
+                .await;
         }
         let llm_calls = run.llm_calls.load(Ordering::Relaxed);
-        run.emit(Event::Answer(bulkhead_proto::v1::Answer { text: answer, llm_calls })).await;
+        run.emit(Event::Answer(bulkhead_proto::v1::Answer {
+            text: answer,
+            llm_calls,
+        }))
+        .await;
         Ok(())
     }
 }
@@ -144,7 +195,8 @@ fn backend(config: &LlmConfig) -> Result<Arc<dyn ChatBackend>, HubError> {
                 retries: config.retries,
                 backoff: LLM_BACKOFF,
             };
-            let backend = OpenAiBackend::new(settings).map_err(|error| HubError::Llm(error.to_string()))?;
+            let backend =
+                OpenAiBackend::new(settings).map_err(|error| HubError::Llm(error.to_string()))?;
             Ok(Arc::new(backend))
         }
     }
@@ -152,12 +204,23 @@ fn backend(config: &LlmConfig) -> Result<Arc<dyn ChatBackend>, HubError> {
 
 /// Asks the planner for a plan and validates it. A rejected plan gets one more try, with the
 /// reason, and a second rejection ends the query.
-async fn plan_query(run: &Arc<QueryRun>, catalog: &Catalog, history: &[QueryRecord], text: &str) -> Result<(Plan, u32), HubError> {
+async fn plan_query(
+    run: &Arc<QueryRun>,
+    catalog: &Catalog,
+    history: &[QueryRecord],
+    text: &str,
+) -> Result<(Plan, u32), HubError> {
     let functions = Functions::for_planner(catalog);
-    let mut messages = vec![Message::system(prompt::planner_system(catalog, history)), Message::user(text)];
+    let mut messages = vec![
+        Message::system(prompt::planner_system(catalog, history)),
+        Message::user(text),
+    ];
     let mut attempt = 1;
     loop {
-        let request = ChatRequest { messages: messages.clone(), tools: functions.specs.clone() };
+        let request = ChatRequest {
+            messages: messages.clone(),
+            tools: functions.specs.clone(),
+        };
         let reply = run.chat(&request).await?;
         let parsed = if reply.tool_calls.is_empty() {
             plan::parse(&reply.content, catalog, history)
@@ -196,26 +259,50 @@ impl QueryRun {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatReply, HubError> {
         let made = self.llm_calls.fetch_add(1, Ordering::Relaxed);
         if made >= self.limits.max_calls {
-            return Err(HubError::QueryLimit { what: "LLM calls", limit: self.limits.max_calls, key: "max_calls" });
+            return Err(HubError::QueryLimit {
+                what: "LLM calls",
+                limit: self.limits.max_calls,
+                key: "max_calls",
+            });
         }
-        self.backend.chat(request).await.map_err(|error| match error {
-            LlmError::CannotPlan { .. } => HubError::CannotPlan(error.to_string()),
-            other => HubError::Llm(other.to_string()),
-        })
+        self.backend
+            .chat(request)
+            .await
+            .map_err(|error| match error {
+                LlmError::CannotPlan { .. } => HubError::CannotPlan(error.to_string()),
+                other => HubError::Llm(other.to_string()),
+            })
     }
 
     async fn emit(&self, event: Event) {
         // A client that went away stops reading, and the query still finishes and is remembered.
-        let _ = self.events.send(Ok(QueryEvent { event: Some(event) })).await;
+        let _ = self
+            .events
+            .send(Ok(QueryEvent { event: Some(event) }))
+            .await;
     }
 
     /// Asks for a decision on data that moves from `sources` into `target`, and reports it as an
     /// approval event with the full arguments.
     // TODO: with a live approver, send the event before `check_transfer` waits for the decision,
     // so that the client sees what it is asked about. Until then the static rules decide at once.
-    async fn transfer(&self, step: &str, target: &str, label: &str, payload_json: &str, sources: &[String]) -> Result<(), HubError> {
-        let decided = self.hub.check_transfer(&self.caller, target, label, payload_json, sources).await;
-        let source = sources.iter().find(|source| *source != target).cloned().unwrap_or_default();
+    async fn transfer(
+        &self,
+        step: &str,
+        target: &str,
+        label: &str,
+        payload_json: &str,
+        sources: &[String],
+    ) -> Result<(), HubError> {
+        let decided = self
+            .hub
+            .check_transfer(&self.caller, target, label, payload_json, sources)
+            .await;
+        let source = sources
+            .iter()
+            .find(|source| *source != target)
+            .cloned()
+            .unwrap_or_default();
         if !source.is_empty() {
             let event = ApprovalNeeded {
                 step_id: step.to_string(),
@@ -224,7 +311,11 @@ impl QueryRun {
                 tool: label.to_string(),
                 arguments_json: payload_json.to_string(),
                 allowed: decided.is_ok(),
-                reason: decided.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                reason: decided
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             };
             self.emit(Event::ApprovalNeeded(event)).await;
         }

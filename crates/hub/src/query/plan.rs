@@ -54,9 +54,18 @@ pub enum PlanError {
     #[error("step {step}: {reason}")]
     Step { step: String, reason: String },
     #[error("step {step} names the unknown app {app:?}; the apps are {known:?}")]
-    UnknownApp { step: String, app: String, known: Vec<String> },
+    UnknownApp {
+        step: String,
+        app: String,
+        known: Vec<String>,
+    },
     #[error("step {step} names the unknown tool {tool:?} of app {app:?}; its tools are {known:?}")]
-    UnknownTool { step: String, app: String, tool: String, known: Vec<String> },
+    UnknownTool {
+        step: String,
+        app: String,
+        tool: String,
+        known: Vec<String>,
+    },
     #[error("the planner called the unknown function {0:?}")]
     UnknownFunction(String),
     #[error("step {step} uses {input:?}, which is neither an earlier step nor a query of the session's history")]
@@ -68,7 +77,10 @@ pub enum PlanError {
 /// Parses the planner's text into a plan and validates it against the catalog and the history.
 pub fn parse(text: &str, catalog: &Catalog, history: &[QueryRecord]) -> Result<Plan, PlanError> {
     let value = json_object(text)?;
-    let steps = value.get("steps").and_then(Value::as_array).ok_or_else(|| PlanError::Json("the object has no \"steps\" array".into()))?;
+    let steps = value
+        .get("steps")
+        .and_then(Value::as_array)
+        .ok_or_else(|| PlanError::Json("the object has no \"steps\" array".into()))?;
     let mut parsed = Vec::with_capacity(steps.len());
     for (index, step) in steps.iter().enumerate() {
         parsed.push(parse_step(index, step)?);
@@ -76,64 +88,130 @@ pub fn parse(text: &str, catalog: &Catalog, history: &[QueryRecord]) -> Result<P
     let answer = match value.get("answer") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(text.clone()),
-        Some(other) => return Err(PlanError::Json(format!("\"answer\" is {other}, expected a string"))),
+        Some(other) => {
+            return Err(PlanError::Json(format!(
+                "\"answer\" is {other}, expected a string"
+            )))
+        }
     };
-    let plan = Plan { steps: parsed, answer };
+    let plan = Plan {
+        steps: parsed,
+        answer,
+    };
     validate(&plan, catalog, history)?;
     Ok(plan)
 }
 
 /// Turns the planner's tool calls into a plan of independent tool steps s1, s2, ….
-pub fn from_calls(calls: &[bulkhead_llm::ToolCall], functions: &Functions, catalog: &Catalog) -> Result<Plan, PlanError> {
+pub fn from_calls(
+    calls: &[bulkhead_llm::ToolCall],
+    functions: &Functions,
+    catalog: &Catalog,
+) -> Result<Plan, PlanError> {
     let mut steps = Vec::with_capacity(calls.len());
     for (index, call) in calls.iter().enumerate() {
-        let (app, tool) = functions.target(&call.name).ok_or_else(|| PlanError::UnknownFunction(call.name.clone()))?;
-        let action = Action::Tool { tool: tool.to_string(), arguments: call.arguments.clone() };
-        steps.push(Step { id: format!("s{}", index + 1), app: app.to_string(), action, inputs: Vec::new() });
+        let (app, tool) = functions
+            .target(&call.name)
+            .ok_or_else(|| PlanError::UnknownFunction(call.name.clone()))?;
+        let action = Action::Tool {
+            tool: tool.to_string(),
+            arguments: call.arguments.clone(),
+        };
+        steps.push(Step {
+            id: format!("s{}", index + 1),
+            app: app.to_string(),
+            action,
+            inputs: Vec::new(),
+        });
     }
-    let plan = Plan { steps, answer: None };
+    let plan = Plan {
+        steps,
+        answer: None,
+    };
     validate(&plan, catalog, &[])?;
     Ok(plan)
 }
 
 /// Reads the first JSON object in the text, which may sit in a Markdown code fence.
 fn json_object(text: &str) -> Result<Value, PlanError> {
-    let start = text.find('{').ok_or_else(|| PlanError::Json(format!("no JSON object in {:?}", excerpt(text))))?;
-    let end = text.rfind('}').filter(|end| *end > start).ok_or_else(|| PlanError::Json(format!("no closing brace in {:?}", excerpt(text))))?;
-    serde_json::from_str(&text[start..=end]).map_err(|error| PlanError::Json(format!("{error} in {:?}", excerpt(text))))
+    let start = text
+        .find('{')
+        .ok_or_else(|| PlanError::Json(format!("no JSON object in {:?}", excerpt(text))))?;
+    let end = text
+        .rfind('}')
+        .filter(|end| *end > start)
+        .ok_or_else(|| PlanError::Json(format!("no closing brace in {:?}", excerpt(text))))?;
+    serde_json::from_str(&text[start..=end])
+        .map_err(|error| PlanError::Json(format!("{error} in {:?}", excerpt(text))))
 }
 
 fn excerpt(text: &str) -> String {
     let cut: String = text.chars().take(120).collect();
-    if cut.len() < text.len() { format!("{cut}…") } else { cut }
+    if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
 }
 
 fn parse_step(index: usize, step: &Value) -> Result<Step, PlanError> {
-    let label = step.get("id").and_then(Value::as_str).map_or_else(|| format!("#{}", index + 1), str::to_string);
-    let fail = |reason: &str| PlanError::Step { step: label.clone(), reason: reason.to_string() };
-    let id = step.get("id").and_then(Value::as_str).ok_or_else(|| fail("it has no string \"id\""))?;
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(fail("the id must be letters, digits, _ and -, such as \"s1\""));
+    let label = step
+        .get("id")
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("#{}", index + 1), str::to_string);
+    let fail = |reason: &str| PlanError::Step {
+        step: label.clone(),
+        reason: reason.to_string(),
+    };
+    let id = step
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("it has no string \"id\""))?;
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(fail(
+            "the id must be letters, digits, _ and -, such as \"s1\"",
+        ));
     }
-    let app = step.get("app").and_then(Value::as_str).ok_or_else(|| fail("it has no string \"app\""))?;
-    let tool = step.get("tool").and_then(Value::as_str).filter(|tool| !tool.is_empty());
-    let instruction = step.get("instruction").and_then(Value::as_str).filter(|text| !text.trim().is_empty());
+    let app = step
+        .get("app")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("it has no string \"app\""))?;
+    let tool = step
+        .get("tool")
+        .and_then(Value::as_str)
+        .filter(|tool| !tool.is_empty());
+    let instruction = step
+        .get("instruction")
+        .and_then(Value::as_str)
+        .filter(|text| !text.trim().is_empty());
 
     let mut placeholders = Vec::new();
     let action = match (tool, instruction) {
         (Some(tool), None) => {
-            let arguments = step.get("arguments").cloned().unwrap_or_else(|| Value::Object(Default::default()));
+            let arguments = step
+                .get("arguments")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Default::default()));
             if !arguments.is_object() {
                 return Err(fail("\"arguments\" must be a JSON object"));
             }
             collect_placeholders(&arguments, &mut placeholders);
-            Action::Tool { tool: tool.to_string(), arguments }
+            Action::Tool {
+                tool: tool.to_string(),
+                arguments,
+            }
         }
         (None, Some(text)) => {
             placeholders.extend(placeholders_in(text));
             Action::Instruction(text.to_string())
         }
-        (Some(_), Some(_)) => return Err(fail("it names both a tool and an instruction; give one")),
+        (Some(_), Some(_)) => {
+            return Err(fail("it names both a tool and an instruction; give one"))
+        }
         (None, None) => return Err(fail("it names neither a tool nor an instruction; give one")),
     };
 
@@ -141,7 +219,11 @@ fn parse_step(index: usize, step: &Value) -> Result<Step, PlanError> {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|item| item.as_str().map(str::to_string).ok_or_else(|| fail("\"inputs\" must be a list of step ids")))
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| fail("\"inputs\" must be a list of step ids"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(fail("\"inputs\" must be a list of step ids")),
     };
@@ -150,7 +232,12 @@ fn parse_step(index: usize, step: &Value) -> Result<Step, PlanError> {
             inputs.push(placeholder);
         }
     }
-    Ok(Step { id: id.to_string(), app: app.to_string(), action, inputs })
+    Ok(Step {
+        id: id.to_string(),
+        app: app.to_string(),
+        action,
+        inputs,
+    })
 }
 
 /// Returns the references inside `{{…}}` placeholders of a text, in order.
@@ -172,8 +259,12 @@ pub fn placeholders_in(text: &str) -> Vec<String> {
 fn collect_placeholders(value: &Value, found: &mut Vec<String>) {
     match value {
         Value::String(text) => found.extend(placeholders_in(text)),
-        Value::Array(items) => items.iter().for_each(|item| collect_placeholders(item, found)),
-        Value::Object(object) => object.values().for_each(|item| collect_placeholders(item, found)),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_placeholders(item, found)),
+        Value::Object(object) => object
+            .values()
+            .for_each(|item| collect_placeholders(item, found)),
         _ => {}
     }
 }
@@ -195,26 +286,44 @@ fn validate(plan: &Plan, catalog: &Catalog, history: &[QueryRecord]) -> Result<(
     let mut ids = HashSet::new();
     for step in &plan.steps {
         if !ids.insert(step.id.as_str()) {
-            return Err(PlanError::Step { step: step.id.clone(), reason: "another step has the same id".into() });
+            return Err(PlanError::Step {
+                step: step.id.clone(),
+                reason: "another step has the same id".into(),
+            });
         }
     }
     for step in &plan.steps {
         let Some(app) = catalog.app(&step.app) else {
             let known = catalog.names().into_iter().map(str::to_string).collect();
-            return Err(PlanError::UnknownApp { step: step.id.clone(), app: step.app.clone(), known });
+            return Err(PlanError::UnknownApp {
+                step: step.id.clone(),
+                app: step.app.clone(),
+                known,
+            });
         };
         if let Action::Tool { tool, .. } = &step.action {
             if !app.has_tool(tool) {
                 let known = app.tools.iter().map(|known| known.name.clone()).collect();
-                return Err(PlanError::UnknownTool { step: step.id.clone(), app: step.app.clone(), tool: tool.clone(), known });
+                return Err(PlanError::UnknownTool {
+                    step: step.id.clone(),
+                    app: step.app.clone(),
+                    tool: tool.clone(),
+                    known,
+                });
             }
         }
         for input in &step.inputs {
             let in_plan = ids.contains(input.as_str()) && *input != step.id;
-            let in_memory = memory_reference(input)
-                .is_some_and(|(number, id)| history.iter().any(|query| query.number == number && query.step(id).is_some()));
+            let in_memory = memory_reference(input).is_some_and(|(number, id)| {
+                history
+                    .iter()
+                    .any(|query| query.number == number && query.step(id).is_some())
+            });
             if !in_plan && !in_memory {
-                return Err(PlanError::UnknownInput { step: step.id.clone(), input: input.clone() });
+                return Err(PlanError::UnknownInput {
+                    step: step.id.clone(),
+                    input: input.clone(),
+                });
             }
         }
     }
@@ -227,13 +336,22 @@ fn check_acyclic(plan: &Plan) -> Result<(), PlanError> {
     let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     let ids: HashSet<&str> = plan.steps.iter().map(|step| step.id.as_str()).collect();
     for step in &plan.steps {
-        let inside: Vec<&str> = step.inputs.iter().map(String::as_str).filter(|input| ids.contains(input)).collect();
+        let inside: Vec<&str> = step
+            .inputs
+            .iter()
+            .map(String::as_str)
+            .filter(|input| ids.contains(input))
+            .collect();
         waiting.insert(&step.id, inside.len());
         for input in inside {
             dependents.entry(input).or_default().push(&step.id);
         }
     }
-    let mut ready: Vec<&str> = waiting.iter().filter(|(_, count)| **count == 0).map(|(id, _)| *id).collect();
+    let mut ready: Vec<&str> = waiting
+        .iter()
+        .filter(|(_, count)| **count == 0)
+        .map(|(id, _)| *id)
+        .collect();
     while let Some(done) = ready.pop() {
         waiting.remove(done);
         for dependent in dependents.get(done).into_iter().flatten() {

@@ -11,18 +11,33 @@ use crate::query::memory::StepRecord;
 use crate::registry::{AppEntry, Origin};
 
 fn app(name: &str, tools: &[&str]) -> CatalogApp {
-    let text = format!("name = \"{name}\"\ndescription = \"Test app {name}.\"\ncommand = \"/bin/true\"\n");
+    let text =
+        format!("name = \"{name}\"\ndescription = \"Test app {name}.\"\ncommand = \"/bin/true\"\n");
     let manifest = Manifest::from_toml(&text, Path::new("test.toml")).expect("valid manifest");
-    let entry = AppEntry { manifest: Arc::new(manifest), origin: Origin::Registered, path: PathBuf::from("test.toml"), host_id: 0 };
+    let entry = AppEntry {
+        manifest: Arc::new(manifest),
+        origin: Origin::Registered,
+        path: PathBuf::from("test.toml"),
+        host_id: 0,
+    };
     let tools = tools
         .iter()
-        .map(|tool| ToolDescriptor { name: tool.to_string(), description: String::new(), input_schema_json: "{}".into() })
+        .map(|tool| ToolDescriptor {
+            name: tool.to_string(),
+            description: String::new(),
+            input_schema_json: "{}".into(),
+        })
         .collect();
     CatalogApp { entry, tools }
 }
 
 fn catalog() -> Catalog {
-    Catalog { apps: vec![app("metro_hail", &["estimate"]), app("notes", &["add_note"])] }
+    Catalog {
+        apps: vec![
+            app("metro_hail", &["estimate"]),
+            app("notes", &["add_note"]),
+        ],
+    }
 }
 
 fn parse_plan(value: serde_json::Value) -> Result<Plan, PlanError> {
@@ -59,10 +74,18 @@ fn invalid_json_is_rejected() {
 
 #[test]
 fn unknown_app_and_tool_are_named() {
-    let error = parse_plan(json!({"steps": [{"id": "s1", "app": "uber", "tool": "estimate"}]})).expect_err("unknown app");
-    assert_eq!(error.to_string(), "step s1 names the unknown app \"uber\"; the apps are [\"metro_hail\", \"notes\"]");
-    let error = parse_plan(json!({"steps": [{"id": "s1", "app": "notes", "tool": "delete_all"}]})).expect_err("unknown tool");
-    assert!(matches!(error, PlanError::UnknownTool { ref tool, .. } if tool == "delete_all"), "{error}");
+    let error = parse_plan(json!({"steps": [{"id": "s1", "app": "uber", "tool": "estimate"}]}))
+        .expect_err("unknown app");
+    assert_eq!(
+        error.to_string(),
+        "step s1 names the unknown app \"uber\"; the apps are [\"metro_hail\", \"notes\"]"
+    );
+    let error = parse_plan(json!({"steps": [{"id": "s1", "app": "notes", "tool": "delete_all"}]}))
+        .expect_err("unknown tool");
+    assert!(
+        matches!(error, PlanError::UnknownTool { ref tool, .. } if tool == "delete_all"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -78,9 +101,14 @@ fn cycle_is_rejected_with_its_steps() {
 
 #[test]
 fn self_reference_and_unknown_input_are_rejected() {
-    let error = parse_plan(json!({"steps": [{"id": "a", "app": "notes", "instruction": "use {{a}}"}]})).expect_err("self");
+    let error =
+        parse_plan(json!({"steps": [{"id": "a", "app": "notes", "instruction": "use {{a}}"}]}))
+            .expect_err("self");
     assert!(matches!(error, PlanError::UnknownInput { .. }), "{error}");
-    let error = parse_plan(json!({"steps": [{"id": "a", "app": "notes", "tool": "add_note", "inputs": ["zz"]}]})).expect_err("unknown");
+    let error = parse_plan(
+        json!({"steps": [{"id": "a", "app": "notes", "tool": "add_note", "inputs": ["zz"]}]}),
+    )
+    .expect_err("unknown");
     assert!(error.to_string().contains("\"zz\""), "{error}");
 }
 
@@ -89,10 +117,22 @@ fn malformed_steps_are_rejected() {
     let cases = [
         (json!({"steps": []}), "no steps"),
         (json!({"plan": []}), "no \"steps\" array"),
-        (json!({"steps": [{"id": "s1", "app": "notes"}]}), "neither a tool nor an instruction"),
-        (json!({"steps": [{"id": "s1", "app": "notes", "tool": "add_note", "instruction": "x"}]}), "both a tool and an instruction"),
-        (json!({"steps": [{"id": "s 1", "app": "notes", "tool": "add_note"}]}), "letters, digits"),
-        (json!({"steps": [{"id": "s1", "app": "notes", "tool": "add_note", "arguments": [1]}]}), "must be a JSON object"),
+        (
+            json!({"steps": [{"id": "s1", "app": "notes"}]}),
+            "neither a tool nor an instruction",
+        ),
+        (
+            json!({"steps": [{"id": "s1", "app": "notes", "tool": "add_note", "instruction": "x"}]}),
+            "both a tool and an instruction",
+        ),
+        (
+            json!({"steps": [{"id": "s 1", "app": "notes", "tool": "add_note"}]}),
+            "letters, digits",
+        ),
+        (
+            json!({"steps": [{"id": "s1", "app": "notes", "tool": "add_note", "arguments": [1]}]}),
+            "must be a JSON object",
+        ),
         (
             json!({"steps": [{"id": "s1", "app": "notes", "tool": "add_note"}, {"id": "s1", "app": "notes", "tool": "add_note"}]}),
             "same id",
@@ -109,18 +149,32 @@ fn memory_reference_must_exist() {
     let history = vec![QueryRecord {
         number: 1,
         text: "earlier".into(),
-        steps: vec![StepRecord { id: "s1".into(), app: "metro_hail".into(), action: "estimate".into(), ok: true, output: "51.8".into() }],
+        steps: vec![StepRecord {
+            id: "s1".into(),
+            app: "metro_hail".into(),
+            action: "estimate".into(),
+            ok: true,
+            output: "51.8".into(),
+        }],
     }];
-    let text = json!({"steps": [{"id": "s1", "app": "notes", "instruction": "save {{q1.s1}}"}]}).to_string();
+    let text = json!({"steps": [{"id": "s1", "app": "notes", "instruction": "save {{q1.s1}}"}]})
+        .to_string();
     let plan = parse(&text, &catalog(), &history).expect("known memory reference");
     assert_eq!(plan.steps[0].inputs, vec!["q1.s1".to_string()]);
-    let text = json!({"steps": [{"id": "s1", "app": "notes", "instruction": "save {{q2.s1}}"}]}).to_string();
-    assert!(matches!(parse(&text, &catalog(), &history), Err(PlanError::UnknownInput { .. })));
+    let text = json!({"steps": [{"id": "s1", "app": "notes", "instruction": "save {{q2.s1}}"}]})
+        .to_string();
+    assert!(matches!(
+        parse(&text, &catalog(), &history),
+        Err(PlanError::UnknownInput { .. })
+    ));
     assert_eq!(memory_reference("q12.s3"), Some((12, "s3")));
     assert_eq!(memory_reference("s3"), None);
 }
 
 #[test]
 fn placeholders_are_found_once_in_order() {
-    assert_eq!(placeholders_in("{{s2}} and {{ s1 }} and {{s2}} and {{"), vec!["s2".to_string(), "s1".to_string()]);
+    assert_eq!(
+        placeholders_in("{{s2}} and {{ s1 }} and {{s2}} and {{"),
+        vec!["s2".to_string(), "s1".to_string()]
+    );
 }

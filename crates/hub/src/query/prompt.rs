@@ -36,10 +36,20 @@ pub fn planner_system(catalog: &Catalog, history: &[QueryRecord]) -> String {
     let mut text = String::from(PLANNER_RULES);
     text.push_str("\n\nCatalog of apps:\n");
     for app in &catalog.apps {
-        let _ = writeln!(text, "- app {}: {}", app.name(), app.entry.manifest.description);
+        let _ = writeln!(
+            text,
+            "- app {}: {}",
+            app.name(),
+            app.entry.manifest.description
+        );
         for tool in &app.tools {
             let schema = schema_value(tool);
-            let _ = writeln!(text, "  - tool {}: {} Arguments schema: {schema}", tool.name, tool.description.trim());
+            let _ = writeln!(
+                text,
+                "  - tool {}: {} Arguments schema: {schema}",
+                tool.name,
+                tool.description.trim()
+            );
         }
     }
     if !history.is_empty() {
@@ -48,9 +58,23 @@ pub fn planner_system(catalog: &Catalog, history: &[QueryRecord]) -> String {
             let steps: Vec<String> = query
                 .steps
                 .iter()
-                .map(|step| format!("{} {}/{}{}", step.id, step.app, step.action, if step.ok { "" } else { " (failed)" }))
+                .map(|step| {
+                    format!(
+                        "{} {}/{}{}",
+                        step.id,
+                        step.app,
+                        step.action,
+                        if step.ok { "" } else { " (failed)" }
+                    )
+                })
                 .collect();
-            let _ = writeln!(text, "- q{}: {:?}; steps: {}", query.number, query.text, steps.join(", "));
+            let _ = writeln!(
+                text,
+                "- q{}: {:?}; steps: {}",
+                query.number,
+                query.text,
+                steps.join(", ")
+            );
         }
     }
     text

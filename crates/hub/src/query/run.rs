@@ -42,18 +42,36 @@ pub fn plan_event(plan: &Plan, attempt: u32, query_number: u32) -> PlanEvent {
         .iter()
         .map(|step| {
             let (tool, arguments_json, instruction) = match &step.action {
-                Action::Tool { tool, arguments } => (tool.clone(), arguments.to_string(), String::new()),
+                Action::Tool { tool, arguments } => {
+                    (tool.clone(), arguments.to_string(), String::new())
+                }
                 Action::Instruction(text) => (String::new(), String::new(), text.clone()),
             };
-            PlanStep { id: step.id.clone(), app: step.app.clone(), tool, arguments_json, instruction, inputs: step.inputs.clone() }
+            PlanStep {
+                id: step.id.clone(),
+                app: step.app.clone(),
+                tool,
+                arguments_json,
+                instruction,
+                inputs: step.inputs.clone(),
+            }
         })
         .collect();
-    PlanEvent { steps, attempt, query_number }
+    PlanEvent {
+        steps,
+        attempt,
+        query_number,
+    }
 }
 
 /// Runs every step of the plan and returns each step's result by id. A step whose input failed
 /// fails without running.
-pub async fn execute(run: &Arc<QueryRun>, catalog: &Arc<Catalog>, plan: &Plan, history: &[QueryRecord]) -> HashMap<String, StepResult> {
+pub async fn execute(
+    run: &Arc<QueryRun>,
+    catalog: &Arc<Catalog>,
+    plan: &Plan,
+    history: &[QueryRecord],
+) -> HashMap<String, StepResult> {
     let mut results: HashMap<String, StepResult> = HashMap::new();
     let mut pending: Vec<&Step> = plan.steps.iter().collect();
     let mut running = JoinSet::new();
@@ -68,7 +86,11 @@ pub async fn execute(run: &Arc<QueryRun>, catalog: &Arc<Catalog>, plan: &Plan, h
                 }
                 Resolved::Failed(reason) => {
                     pending.remove(index);
-                    let result = StepResult { app: step.app.clone(), ok: false, output: reason };
+                    let result = StepResult {
+                        app: step.app.clone(),
+                        ok: false,
+                        output: reason,
+                    };
                     finish(run, &step.id, &result, Instant::now()).await;
                     results.insert(step.id.clone(), result);
                     continue;
@@ -76,7 +98,11 @@ pub async fn execute(run: &Arc<QueryRun>, catalog: &Arc<Catalog>, plan: &Plan, h
                 Resolved::Ready(inputs) => inputs,
             };
             pending.remove(index);
-            run.emit(Event::StepStarted(StepStarted { id: step.id.clone(), app: step.app.clone() })).await;
+            run.emit(Event::StepStarted(StepStarted {
+                id: step.id.clone(),
+                app: step.app.clone(),
+            }))
+            .await;
             let (run, catalog, step) = (run.clone(), catalog.clone(), step.clone());
             running.spawn(async move {
                 let started = Instant::now();
@@ -85,7 +111,9 @@ pub async fn execute(run: &Arc<QueryRun>, catalog: &Arc<Catalog>, plan: &Plan, h
                 (step.id, result)
             });
         }
-        let Some(joined) = running.join_next().await else { break };
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
         match joined {
             Ok((id, result)) => {
                 results.insert(id, result);
@@ -95,7 +123,11 @@ pub async fn execute(run: &Arc<QueryRun>, catalog: &Arc<Catalog>, plan: &Plan, h
     }
     // A step task that panicked leaves its dependents waiting, so they fail here.
     for step in pending {
-        let result = StepResult { app: step.app.clone(), ok: false, output: "an input step did not finish".into() };
+        let result = StepResult {
+            app: step.app.clone(),
+            ok: false,
+            output: "an input step did not finish".into(),
+        };
         results.insert(step.id.clone(), result);
     }
     results
@@ -107,7 +139,11 @@ enum Resolved {
     Ready(Vec<Input>),
 }
 
-fn resolve_inputs(step: &Step, results: &HashMap<String, StepResult>, history: &[QueryRecord]) -> Resolved {
+fn resolve_inputs(
+    step: &Step,
+    results: &HashMap<String, StepResult>,
+    history: &[QueryRecord],
+) -> Resolved {
     let mut inputs = Vec::with_capacity(step.inputs.len());
     for reference in &step.inputs {
         let (app, ok, text) = if let Some(result) = results.get(reference) {
@@ -120,31 +156,62 @@ fn resolve_inputs(step: &Step, results: &HashMap<String, StepResult>, history: &
         if !ok {
             return Resolved::Failed(format!("skipped because its input {reference} failed"));
         }
-        inputs.push(Input { reference: reference.clone(), app, text });
+        inputs.push(Input {
+            reference: reference.clone(),
+            app,
+            text,
+        });
     }
     Resolved::Ready(inputs)
 }
 
 fn remembered<'a>(reference: &str, history: &'a [QueryRecord]) -> Option<&'a StepRecord> {
     let (number, id) = memory_reference(reference)?;
-    history.iter().find(|query| query.number == number)?.step(id)
+    history
+        .iter()
+        .find(|query| query.number == number)?
+        .step(id)
 }
 
 async fn finish(run: &QueryRun, id: &str, result: &StepResult, started: Instant) {
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (output, error) = if result.ok { (result.output.clone(), String::new()) } else { (String::new(), result.output.clone()) };
-    let event = StepFinished { id: id.to_string(), app: result.app.clone(), ok: result.ok, output, error, elapsed_ms };
+    let (output, error) = if result.ok {
+        (result.output.clone(), String::new())
+    } else {
+        (String::new(), result.output.clone())
+    };
+    let event = StepFinished {
+        id: id.to_string(),
+        app: result.app.clone(),
+        ok: result.ok,
+        output,
+        error,
+        elapsed_ms,
+    };
     run.emit(Event::StepFinished(event)).await;
 }
 
-async fn run_step(run: &Arc<QueryRun>, catalog: &Catalog, step: &Step, inputs: Vec<Input>) -> StepResult {
+async fn run_step(
+    run: &Arc<QueryRun>,
+    catalog: &Catalog,
+    step: &Step,
+    inputs: Vec<Input>,
+) -> StepResult {
     let outcome = match &step.action {
         Action::Tool { tool, arguments } => tool_step(run, step, tool, arguments, &inputs).await,
         Action::Instruction(text) => instruction_step(run, catalog, step, text, &inputs).await,
     };
     match outcome {
-        Ok((ok, output)) => StepResult { app: step.app.clone(), ok, output },
-        Err(error) => StepResult { app: step.app.clone(), ok: false, output: error.to_string() },
+        Ok((ok, output)) => StepResult {
+            app: step.app.clone(),
+            ok,
+            output,
+        },
+        Err(error) => StepResult {
+            app: step.app.clone(),
+            ok: false,
+            output: error.to_string(),
+        },
     }
 }
 
@@ -159,17 +226,33 @@ fn sources(app: &str, inputs: &[Input]) -> Vec<String> {
     sources
 }
 
-async fn tool_step(run: &QueryRun, step: &Step, tool: &str, arguments: &Value, inputs: &[Input]) -> Result<(bool, String), HubError> {
+async fn tool_step(
+    run: &QueryRun,
+    step: &Step,
+    tool: &str,
+    arguments: &Value,
+    inputs: &[Input],
+) -> Result<(bool, String), HubError> {
     let arguments_json = fill_value(arguments, inputs).to_string();
     let sources = sources(&step.app, inputs);
     if !sources.is_empty() {
-        run.transfer(&step.id, &step.app, tool, &arguments_json, &sources).await?;
+        run.transfer(&step.id, &step.app, tool, &arguments_json, &sources)
+            .await?;
     }
-    let outcome = run.hub.call_tool(&run.caller, &step.app, tool, arguments_json).await?;
+    let outcome = run
+        .hub
+        .call_tool(&run.caller, &step.app, tool, arguments_json)
+        .await?;
     Ok((!outcome.is_error, result_text(&outcome.result_json)))
 }
 
-async fn instruction_step(run: &Arc<QueryRun>, catalog: &Catalog, step: &Step, text: &str, inputs: &[Input]) -> Result<(bool, String), HubError> {
+async fn instruction_step(
+    run: &Arc<QueryRun>,
+    catalog: &Catalog,
+    step: &Step,
+    text: &str,
+    inputs: &[Input],
+) -> Result<(bool, String), HubError> {
     let entry = match catalog.app(&step.app) {
         Some(app) => app.entry.clone(),
         None => run.hub.app(&step.app).await?,
@@ -178,13 +261,20 @@ async fn instruction_step(run: &Arc<QueryRun>, catalog: &Catalog, step: &Step, t
     let extra: Vec<(String, String, String)> = inputs
         .iter()
         .filter(|input| !placed.contains(&input.reference))
-        .map(|input| (input.reference.clone(), input.app.clone(), input.text.clone()))
+        .map(|input| {
+            (
+                input.reference.clone(),
+                input.app.clone(),
+                input.text.clone(),
+            )
+        })
         .collect();
     let instruction = super::prompt::context_user(&fill_text(text, inputs), &extra);
     let sources = sources(&step.app, inputs);
     if !sources.is_empty() {
         let payload = serde_json::json!({ "instruction": instruction }).to_string();
-        run.transfer(&step.id, &step.app, INSTRUCTION_LABEL, &payload, &sources).await?;
+        run.transfer(&step.id, &step.app, INSTRUCTION_LABEL, &payload, &sources)
+            .await?;
     }
     let output = context::run_context(run, &step.id, &entry, &instruction, 1).await?;
     Ok((true, output))
@@ -204,8 +294,18 @@ fn fill_text(text: &str, inputs: &[Input]) -> String {
 fn fill_value(value: &Value, inputs: &[Input]) -> Value {
     match value {
         Value::String(text) => Value::from(fill_text(text, inputs)),
-        Value::Array(items) => Value::from(items.iter().map(|item| fill_value(item, inputs)).collect::<Vec<_>>()),
-        Value::Object(object) => Value::Object(object.iter().map(|(key, item)| (key.clone(), fill_value(item, inputs))).collect()),
+        Value::Array(items) => Value::from(
+            items
+                .iter()
+                .map(|item| fill_value(item, inputs))
+                .collect::<Vec<_>>(),
+        ),
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, item)| (key.clone(), fill_value(item, inputs)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -227,12 +327,24 @@ pub fn compose_answer(plan: &Plan, results: &HashMap<String, StepResult>) -> Str
         }
         return answer;
     }
-    let used: Vec<&String> = plan.steps.iter().flat_map(|step| step.inputs.iter()).collect();
-    let sinks: Vec<&Step> = plan.steps.iter().filter(|step| !used.contains(&&step.id)).collect();
+    let used: Vec<&String> = plan
+        .steps
+        .iter()
+        .flat_map(|step| step.inputs.iter())
+        .collect();
+    let sinks: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|step| !used.contains(&&step.id))
+        .collect();
     if let [only] = sinks.as_slice() {
         return shown(&only.id);
     }
-    sinks.iter().map(|step| format!("{}: {}", step.app, shown(&step.id))).collect::<Vec<_>>().join("\n")
+    sinks
+        .iter()
+        .map(|step| format!("{}: {}", step.app, shown(&step.id)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Turns the finished steps into history records, in plan order.
@@ -250,7 +362,9 @@ pub fn step_records(plan: &Plan, results: &HashMap<String, StepResult>) -> Vec<S
                 app: step.app.clone(),
                 action,
                 ok: result.is_some_and(|result| result.ok),
-                output: result.map(|result| result.output.clone()).unwrap_or_default(),
+                output: result
+                    .map(|result| result.output.clone())
+                    .unwrap_or_default(),
             }
         })
         .collect()

@@ -30,16 +30,25 @@ impl QueryServer {
 impl QueryService for QueryServer {
     type QueryStream = Pin<Box<dyn Stream<Item = Result<QueryEvent, Status>> + Send>>;
 
-    async fn query(&self, request: Request<QueryRequest>) -> Result<Response<Self::QueryStream>, Status> {
+    async fn query(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<Self::QueryStream>, Status> {
         let principal = principal(&request)?;
         let request = request.into_inner();
-        let caller = Caller { principal, session: request.session_id };
+        let caller = Caller {
+            principal,
+            session: request.session_id,
+        };
         tracing::info!(principal = %caller.principal, session = %caller.session, apps = ?request.apps, "query");
         let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         let engine = self.engine.clone();
         tokio::spawn(async move {
             let events = sender.clone();
-            if let Err(error) = engine.query(caller, request.text, request.apps, events).await {
+            if let Err(error) = engine
+                .query(caller, request.text, request.apps, events)
+                .await
+            {
                 let _ = sender.send(Err(Status::from(error))).await;
             }
         });

@@ -23,8 +23,15 @@ struct Server {
     requests: Mutex<Vec<(Value, Option<String>)>>,
 }
 
-async fn complete(State(server): State<Arc<Server>>, headers: HeaderMap, body: String) -> (StatusCode, HeaderMap, String) {
-    let auth = headers.get("authorization").and_then(|value| value.to_str().ok()).map(str::to_string);
+async fn complete(
+    State(server): State<Arc<Server>>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, HeaderMap, String) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
     let parsed = serde_json::from_str(&body).unwrap_or(Value::Null);
     server.requests.lock().expect("lock").push((parsed, auth));
     let next = server.responses.lock().expect("lock").pop_front();
@@ -33,14 +40,25 @@ async fn complete(State(server): State<Arc<Server>>, headers: HeaderMap, body: S
     if let Some((name, value)) = header {
         reply_headers.insert(name, value.parse().expect("header value"));
     }
-    (StatusCode::from_u16(status).expect("status"), reply_headers, body)
+    (
+        StatusCode::from_u16(status).expect("status"),
+        reply_headers,
+        body,
+    )
 }
 
 /// Starts the server on 127.0.0.1 port 0 and returns it with its base URL.
 async fn serve(responses: Vec<Canned>) -> (Arc<Server>, String) {
-    let server = Arc::new(Server { responses: Mutex::new(responses.into()), ..Server::default() });
-    let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(server.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let server = Arc::new(Server {
+        responses: Mutex::new(responses.into()),
+        ..Server::default()
+    });
+    let app = Router::new()
+        .route("/v1/chat/completions", post(complete))
+        .with_state(server.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let address = listener.local_addr().expect("local address");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (server, format!("http://{address}/v1"))
@@ -58,11 +76,18 @@ fn settings(base_url: String, retries: u32) -> OpenAiSettings {
 }
 
 fn text_reply(text: &str) -> Canned {
-    (200, None, json!({"choices": [{"message": {"role": "assistant", "content": text}}]}).to_string())
+    (
+        200,
+        None,
+        json!({"choices": [{"message": {"role": "assistant", "content": text}}]}).to_string(),
+    )
 }
 
 fn request() -> ChatRequest {
-    ChatRequest { messages: vec![Message::user("hello")], tools: Vec::new() }
+    ChatRequest {
+        messages: vec![Message::user("hello")],
+        tools: Vec::new(),
+    }
 }
 
 #[tokio::test]
@@ -94,11 +119,18 @@ async fn retries_429_and_5xx_then_succeeds() {
 
 #[tokio::test]
 async fn gives_up_after_the_retries() {
-    let responses = vec![(500, None, "boom 1".to_string()), (502, None, "boom 2".to_string()), text_reply("late")];
+    let responses = vec![
+        (500, None, "boom 1".to_string()),
+        (502, None, "boom 2".to_string()),
+        text_reply("late"),
+    ];
     let (server, url) = serve(responses).await;
     let backend = OpenAiBackend::new(settings(url, 1)).expect("backend");
     let error = backend.chat(&request()).await.expect_err("two failures");
-    assert!(matches!(error, LlmError::Status { status: 502, .. }), "{error}");
+    assert!(
+        matches!(error, LlmError::Status { status: 502, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("boom 2"), "{error}");
     assert_eq!(server.requests.lock().expect("lock").len(), 2);
 }
@@ -109,7 +141,10 @@ async fn client_errors_are_not_retried() {
     let (server, url) = serve(responses).await;
     let backend = OpenAiBackend::new(settings(url, 3)).expect("backend");
     let error = backend.chat(&request()).await.expect_err("400");
-    assert!(matches!(error, LlmError::Status { status: 400, .. }), "{error}");
+    assert!(
+        matches!(error, LlmError::Status { status: 400, .. }),
+        "{error}"
+    );
     assert_eq!(server.requests.lock().expect("lock").len(), 1);
 }
 
@@ -124,7 +159,9 @@ async fn invalid_body_is_a_clear_error() {
 #[tokio::test]
 async fn unreachable_endpoint_names_the_url() {
     // Bind and drop a listener so that the port is closed.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     drop(listener);
     let backend = OpenAiBackend::new(settings(format!("http://{address}/v1"), 1)).expect("backend");
@@ -136,8 +173,12 @@ async fn unreachable_endpoint_names_the_url() {
 #[test]
 fn settings_are_checked() {
     let mut bad = settings("127.0.0.1:8000/v1".into(), 0);
-    assert!(OpenAiBackend::new(bad.clone()).is_err_and(|error| error.to_string().contains("http://")));
+    assert!(
+        OpenAiBackend::new(bad.clone()).is_err_and(|error| error.to_string().contains("http://"))
+    );
     bad.base_url = "http://127.0.0.1:8000/v1".into();
     bad.model.clear();
-    assert!(OpenAiBackend::new(bad).is_err_and(|error| error.to_string().contains("model is empty")));
+    assert!(
+        OpenAiBackend::new(bad).is_err_and(|error| error.to_string().contains("model is empty"))
+    );
 }

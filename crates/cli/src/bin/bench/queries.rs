@@ -26,9 +26,18 @@ use scripted::ScriptedLlm;
 
 /// The example apps both sides use, with their manifests.
 const APPS: [(&str, &str); 3] = [
-    ("notes", include_str!("../../../../../config/apps.d/notes.toml")),
-    ("calendar", include_str!("../../../../../config/apps.d/calendar.toml")),
-    ("mail", include_str!("../../../../../config/apps.d/mail.toml")),
+    (
+        "notes",
+        include_str!("../../../../../config/apps.d/notes.toml"),
+    ),
+    (
+        "calendar",
+        include_str!("../../../../../config/apps.d/calendar.toml"),
+    ),
+    (
+        "mail",
+        include_str!("../../../../../config/apps.d/mail.toml"),
+    ),
 ];
 
 /// The vanilla loop stops after this many LLM calls, which no scenario needs.
@@ -63,12 +72,8 @@ fn steps(batches: serde_json::Value) -> String {
 fn scenarios() -> Vec<Scenario> {
     let search_notes = || json!({"query": "bench"});
     let search_mail = || json!({"query": "invoice"});
-    let tool_step = |id: &str, app: &str, tool: &str, arguments: serde_json::Value| {
-        json!({"id": id, "app": app, "tool": tool, "arguments": arguments})
-    };
-    let instruction_step = |id: &str, app: &str, tool: &str, arguments: serde_json::Value| {
-        json!({"id": id, "app": app, "instruction": steps(json!([[call(tool, arguments)]]))})
-    };
+    let tool_step = |id: &str, app: &str, tool: &str, arguments: serde_json::Value| json!({"id": id, "app": app, "tool": tool, "arguments": arguments});
+    let instruction_step = |id: &str, app: &str, tool: &str, arguments: serde_json::Value| json!({"id": id, "app": app, "instruction": steps(json!([[call(tool, arguments)]]))});
     let plan = |steps: Vec<serde_json::Value>| format!("PLAN {}", json!({"steps": steps}));
     let single_vanilla = steps(json!([[call("notes__search_notes", search_notes())]]));
     let multi_vanilla = steps(json!([[
@@ -76,18 +81,31 @@ fn scenarios() -> Vec<Scenario> {
         call("calendar__list_events", json!({})),
         call("mail__search_mail", search_mail()),
     ]]));
-    let request = call("request_app", json!({"app": "calendar", "tool": "list_events", "arguments": {}}));
+    let request = call(
+        "request_app",
+        json!({"app": "calendar", "tool": "list_events", "arguments": {}}),
+    );
     vec![
         Scenario {
             set: "single-app",
             variant: "tool step",
-            bulkhead: plan(vec![tool_step("s1", "notes", "search_notes", search_notes())]),
+            bulkhead: plan(vec![tool_step(
+                "s1",
+                "notes",
+                "search_notes",
+                search_notes(),
+            )]),
             vanilla: single_vanilla.clone(),
         },
         Scenario {
             set: "single-app",
             variant: "instruction step",
-            bulkhead: plan(vec![instruction_step("s1", "notes", "search_notes", search_notes())]),
+            bulkhead: plan(vec![instruction_step(
+                "s1",
+                "notes",
+                "search_notes",
+                search_notes(),
+            )]),
             vanilla: single_vanilla,
         },
         Scenario {
@@ -113,14 +131,24 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             set: "collaboration",
             variant: "request_app",
-            bulkhead: plan(vec![json!({"id": "s1", "app": "notes", "instruction": steps(json!([[request]]))})]),
-            vanilla: steps(json!([[call("calendar__list_events", json!({}))], [call("notes__search_notes", search_notes())]])),
+            bulkhead: plan(vec![
+                json!({"id": "s1", "app": "notes", "instruction": steps(json!([[request]]))}),
+            ]),
+            vanilla: steps(json!([
+                [call("calendar__list_events", json!({}))],
+                [call("notes__search_notes", search_notes())]
+            ])),
         },
     ]
 }
 
 /// Runs every scenario `repeat` times on each side after one warm-up, and returns the medians.
-pub async fn measure(bulkheadd: &Path, bin_dir: &Path, latency: Duration, repeat: usize) -> Result<Vec<QueryRow>> {
+pub async fn measure(
+    bulkheadd: &Path,
+    bin_dir: &Path,
+    latency: Duration,
+    repeat: usize,
+) -> Result<Vec<QueryRow>> {
     let llm = ScriptedLlm::start(latency).await?;
     let extra = format!(
         "\n[llm]\nbackend = \"openai\"\nbase_url = \"{}\"\nmodel = \"bench\"\nretries = 0\n\n\
@@ -131,13 +159,19 @@ pub async fn measure(bulkheadd: &Path, bin_dir: &Path, latency: Duration, repeat
     let mut client = HubClient::connect(hub.socket()).await?;
     for (app, manifest) in APPS {
         client.register_app(manifest.to_string()).await?;
-        client.list_tools(app).await.with_context(|| format!("failed to start {app}'s spoke"))?;
+        client
+            .list_tools(app)
+            .await
+            .with_context(|| format!("failed to start {app}'s spoke"))?;
     }
     let mut vanilla = Vanilla::start(bin_dir, hub.dir(), llm.base_url()).await?;
 
     let mut rows = Vec::new();
     for scenario in scenarios() {
-        let (_, bulkhead_calls) = client.query(&scenario.bulkhead).await.with_context(|| format!("{} {}", scenario.set, scenario.variant))?;
+        let (_, bulkhead_calls) = client
+            .query(&scenario.bulkhead)
+            .await
+            .with_context(|| format!("{} {}", scenario.set, scenario.variant))?;
         let (_, vanilla_calls) = vanilla.run(&scenario.vanilla).await?;
         let mut bulkhead_times = Vec::with_capacity(repeat);
         let mut vanilla_times = Vec::with_capacity(repeat);
@@ -149,7 +183,11 @@ pub async fn measure(bulkheadd: &Path, bin_dir: &Path, latency: Duration, repeat
             vanilla.run(&scenario.vanilla).await?;
             vanilla_times.push(started.elapsed());
         }
-        let median = |times: Vec<Duration>| Samples::new(times).map(|samples| samples.median()).ok_or_else(|| anyhow!("no samples"));
+        let median = |times: Vec<Duration>| {
+            Samples::new(times)
+                .map(|samples| samples.median())
+                .ok_or_else(|| anyhow!("no samples"))
+        };
         let row = QueryRow {
             set: scenario.set,
             variant: scenario.variant,
@@ -187,13 +225,18 @@ impl Vanilla {
         let mut tools = Vec::new();
         for (app, _) in APPS {
             let state = scratch.join(format!("vanilla-{app}"));
-            std::fs::create_dir_all(&state).with_context(|| format!("failed to create {}", state.display()))?;
+            std::fs::create_dir_all(&state)
+                .with_context(|| format!("failed to create {}", state.display()))?;
             let mut command = Command::new(bin_dir.join(format!("bulkhead-app-{app}")));
             command.env("BULKHEAD_STATE_DIR", &state);
             let mut child = McpChild::spawn(&format!("unsandboxed {app} app"), command)?;
             child.initialize().await?;
             for tool in child.list_tools().await? {
-                tools.push(ToolSpec { name: format!("{app}__{tool}"), description: String::new(), parameters: json!({"type": "object"}) });
+                tools.push(ToolSpec {
+                    name: format!("{app}__{tool}"),
+                    description: String::new(),
+                    parameters: json!({"type": "object"}),
+                });
             }
             apps.insert(app.to_string(), child);
         }
@@ -206,22 +249,42 @@ impl Vanilla {
             backoff: Duration::from_millis(250),
         };
         let backend = OpenAiBackend::new(settings).map_err(|error| anyhow!("{error}"))?;
-        Ok(Vanilla { backend, apps, tools })
+        Ok(Vanilla {
+            backend,
+            apps,
+            tools,
+        })
     }
 
     /// Runs the agent loop on one query and returns the final text and the LLM calls it made.
     async fn run(&mut self, text: &str) -> Result<(String, u32)> {
-        let mut messages = vec![Message::system("You are an assistant with the tools of every app."), Message::user(text)];
+        let mut messages = vec![
+            Message::system("You are an assistant with the tools of every app."),
+            Message::user(text),
+        ];
         for made in 1..=MAX_VANILLA_CALLS {
-            let request = ChatRequest { messages: messages.clone(), tools: self.tools.clone() };
-            let reply = self.backend.chat(&request).await.map_err(|error| anyhow!("vanilla LLM call failed: {error}"))?;
+            let request = ChatRequest {
+                messages: messages.clone(),
+                tools: self.tools.clone(),
+            };
+            let reply = self
+                .backend
+                .chat(&request)
+                .await
+                .map_err(|error| anyhow!("vanilla LLM call failed: {error}"))?;
             if reply.tool_calls.is_empty() {
                 return Ok((reply.content, made));
             }
             messages.push(Message::assistant(&reply));
             for call in &reply.tool_calls {
-                let (app, tool) = call.name.split_once("__").ok_or_else(|| anyhow!("unknown function {}", call.name))?;
-                let child = self.apps.get_mut(app).ok_or_else(|| anyhow!("unknown app {app}"))?;
+                let (app, tool) = call
+                    .name
+                    .split_once("__")
+                    .ok_or_else(|| anyhow!("unknown function {}", call.name))?;
+                let child = self
+                    .apps
+                    .get_mut(app)
+                    .ok_or_else(|| anyhow!("unknown app {app}"))?;
                 let result = child.call_tool_text(tool, call.arguments.clone()).await?;
                 messages.push(Message::tool_result(&call.id, result));
             }

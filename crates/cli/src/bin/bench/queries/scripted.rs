@@ -33,16 +33,29 @@ pub struct ScriptedLlm {
 
 impl ScriptedLlm {
     pub async fn start(latency: Duration) -> Result<ScriptedLlm> {
-        let server = Arc::new(Server { latency, requests: AtomicU64::new(0) });
-        let app = Router::new().route("/v1/chat/completions", post(complete)).with_state(server.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("failed to bind 127.0.0.1:0")?;
-        let address = listener.local_addr().context("failed to read the scripted server's address")?;
+        let server = Arc::new(Server {
+            latency,
+            requests: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route("/v1/chat/completions", post(complete))
+            .with_state(server.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("failed to bind 127.0.0.1:0")?;
+        let address = listener
+            .local_addr()
+            .context("failed to read the scripted server's address")?;
         let task = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 eprintln!("bench: the scripted LLM server failed: {error}");
             }
         });
-        Ok(ScriptedLlm { base_url: format!("http://{address}/v1"), server, task })
+        Ok(ScriptedLlm {
+            base_url: format!("http://{address}/v1"),
+            server,
+            task,
+        })
     }
 
     pub fn base_url(&self) -> &str {
@@ -61,33 +74,61 @@ impl Drop for ScriptedLlm {
     }
 }
 
-async fn complete(State(server): State<Arc<Server>>, Json(request): Json<Value>) -> (StatusCode, Json<Value>) {
+async fn complete(
+    State(server): State<Arc<Server>>,
+    Json(request): Json<Value>,
+) -> (StatusCode, Json<Value>) {
     server.requests.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(server.latency).await;
-    let messages = request.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let messages = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     match reply(&messages) {
         Ok(message) => {
             let body = json!({"id": "bench", "object": "chat.completion", "choices": [{"index": 0, "message": message}]});
             (StatusCode::OK, Json(body))
         }
-        Err(reason) => (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": reason}}))),
+        Err(reason) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": reason}})),
+        ),
     }
 }
 
 /// Builds the assistant message for a conversation, as the module documentation describes.
 pub fn reply(messages: &[Value]) -> Result<Value, String> {
-    let role = |message: &Value| message.get("role").and_then(Value::as_str).unwrap_or_default().to_string();
-    let last_user = messages.iter().rposition(|message| role(message) == "user").ok_or("the request has no user message")?;
-    let text = messages[last_user].get("content").and_then(Value::as_str).unwrap_or_default();
+    let role = |message: &Value| {
+        message
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let last_user = messages
+        .iter()
+        .rposition(|message| role(message) == "user")
+        .ok_or("the request has no user message")?;
+    let text = messages[last_user]
+        .get("content")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let after = &messages[last_user + 1..];
     if let Some(plan) = text.strip_prefix("PLAN ") {
         return Ok(json!({"role": "assistant", "content": plan}));
     }
     let Some(steps) = text.strip_prefix("STEPS ") else {
-        return Err(format!("the user message starts with neither PLAN nor STEPS: {text:?}"));
+        return Err(format!(
+            "the user message starts with neither PLAN nor STEPS: {text:?}"
+        ));
     };
-    let batches: Vec<Value> = serde_json::from_str(steps).map_err(|error| format!("invalid STEPS: {error}"))?;
-    let turn = after.iter().filter(|message| role(message) == "assistant").count();
+    let batches: Vec<Value> =
+        serde_json::from_str(steps).map_err(|error| format!("invalid STEPS: {error}"))?;
+    let turn = after
+        .iter()
+        .filter(|message| role(message) == "assistant")
+        .count();
     if let Some(batch) = batches.get(turn) {
         let calls: Vec<Value> = batch
             .as_array()
@@ -115,16 +156,27 @@ mod tests {
 
     #[test]
     fn plan_is_replied_as_text() {
-        let messages = [json!({"role": "system", "content": "x"}), json!({"role": "user", "content": "PLAN {\"steps\": []}"})];
-        assert_eq!(reply(&messages).expect("reply")["content"], "{\"steps\": []}");
+        let messages = [
+            json!({"role": "system", "content": "x"}),
+            json!({"role": "user", "content": "PLAN {\"steps\": []}"}),
+        ];
+        assert_eq!(
+            reply(&messages).expect("reply")["content"],
+            "{\"steps\": []}"
+        );
     }
 
     #[test]
     fn steps_are_replied_batch_by_batch() {
-        let user = json!({"role": "user", "content": "STEPS [[{\"name\": \"a\", \"arguments\": {}}]]"});
+        let user =
+            json!({"role": "user", "content": "STEPS [[{\"name\": \"a\", \"arguments\": {}}]]"});
         let first = reply(std::slice::from_ref(&user)).expect("first turn");
         assert_eq!(first["tool_calls"][0]["function"]["name"], "a");
-        let messages = [user, first, json!({"role": "tool", "content": "result a", "tool_call_id": "call_0_0"})];
+        let messages = [
+            user,
+            first,
+            json!({"role": "tool", "content": "result a", "tool_call_id": "call_0_0"}),
+        ];
         assert_eq!(reply(&messages).expect("final turn")["content"], "result a");
     }
 }
