@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A first look at bulkhead: start the hub on the example apps in config/apps.d, call one tool of
-# each app through the CLI, show the spokes that are running, and stop the hub.
+# each app through the CLI, ask one natural-language query that spans the calendar and notes apps,
+# show the spokes that are running, and stop the hub. The query's planner is a scripted LLM on
+# 127.0.0.1 (tests/demo_llm.py), and the calendar-to-notes flow it needs is allowed by a rule.
 # Run it as root (`make demo`), because the hub creates namespaces and cgroups for each spoke.
 set -euo pipefail
 
@@ -10,8 +12,13 @@ WORK="$(mktemp -d /tmp/bulkhead-demo.XXXXXX)"
 chmod 0755 "$WORK"
 SOCKET="$WORK/hub.sock"
 HUB_PID=""
+LLM_PID=""
 
 cleanup() {
+    if [[ -n "$LLM_PID" ]] && kill -0 "$LLM_PID" 2>/dev/null; then
+        kill -TERM "$LLM_PID"
+        wait "$LLM_PID" || true
+    fi
     if [[ -n "$HUB_PID" ]] && kill -0 "$HUB_PID" 2>/dev/null; then
         kill -TERM "$HUB_PID"
         wait "$HUB_PID" || true
@@ -37,6 +44,18 @@ show() {
 
 bulkhead() { "$BIN/bulkhead" --socket "$SOCKET" "$@"; }
 
+echo "Starting the scripted planner (tests/demo_llm.py)"
+python3 "$ROOT/tests/demo_llm.py" "$WORK/llm-url" &
+LLM_PID=$!
+for _ in $(seq 50); do
+    [[ -s "$WORK/llm-url" ]] && break
+    sleep 0.1
+done
+if [[ ! -s "$WORK/llm-url" ]]; then
+    echo "the scripted planner did not start within 5 s" >&2
+    exit 1
+fi
+
 cat >"$WORK/hub.toml" <<CONFIG
 [server]
 socket = "$SOCKET"
@@ -44,6 +63,17 @@ socket = "$SOCKET"
 [paths]
 apps = "$ROOT/config/apps.d"
 state = "$WORK/state"
+
+[llm]
+backend = "openai"
+base_url = "$(cat "$WORK/llm-url")"
+model = "scripted"
+
+# The query below moves calendar data into a note, a flow that needs a decision.
+[[flow.allow]]
+source = "calendar"
+target = "notes"
+tool = "add_note"
 CONFIG
 
 echo "Starting bulkheadd with the example apps of config/apps.d (log: $WORK/hub.log)"
@@ -69,6 +99,8 @@ show bulkhead call notes add_note --args '{"title": "demo", "body": "Written thr
 show bulkhead call notes search_notes --args '{"query": "hub"}'
 show bulkhead call calendar create_event --args '{"title": "Demo review", "start": "2030-01-15 10:00", "duration_minutes": 30}'
 show bulkhead call mail search_mail --args '{"query": "invoice"}'
+show bulkhead query "Save my calendar events in a note"
+show bulkhead call notes search_notes --args '{"query": "Demo review"}'
 show bulkhead spokes
 
 echo

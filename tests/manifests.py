@@ -196,3 +196,18 @@ def netprobe(name: str, mode: str, allow: list[str] | None = None, max_connectio
             "network": network,
         }
     )
+
+
+def ride(name: str, description: str) -> str:
+    """Return a manifest that runs tests/apps/rides.py as the ride app name (quick_ride or metro_hail)."""
+    return render_toml(
+        {
+            "name": name,
+            "description": description,
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["/probe/rides.py", name],
+            "state": {"persistent": True},
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
+        }
+    )

@@ -62,6 +62,9 @@ pub enum Command {
     /// Call one tool of one app
     Call(CallArgs),
 
+    /// Ask a question in natural language; the hub plans it on the apps and prints the answer
+    Query(QueryArgs),
+
     /// List spokes with their processes, memory use and restarts
     Spokes,
 
@@ -277,6 +280,22 @@ pub struct CallArgs {
     pub session: String,
 }
 
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The query, such as "Price Main Street to Elm Avenue with both apps"
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+
+    /// Session id, so that the query can use the outputs of the session's earlier queries; the
+    /// default is a session of its own for this query
+    #[arg(long, value_name = "ID", default_value = "")]
+    pub session: String,
+
+    /// Let the planner use only this app; repeat it for several apps; the default is every app
+    #[arg(long = "app", value_name = "APP")]
+    pub apps: Vec<String>,
+}
+
 /// Parses a `--timeout` value such as "60s" or "1m 30s", rejecting zero.
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text)
@@ -443,6 +462,18 @@ mod tests {
             panic!("expected apps diff");
         };
         assert_eq!(diff.name, "notes");
+    }
+
+    #[test]
+    fn query_takes_text_session_and_apps() {
+        let cli = parse(&["query", "price it", "--session", "s1", "--app", "a", "--app", "b", "--json"]);
+        assert!(cli.global.json);
+        let Command::Query(query) = cli.command else {
+            panic!("expected query, got {:?}", cli.command);
+        };
+        assert_eq!(query.text, "price it");
+        assert_eq!(query.session, "s1");
+        assert_eq!(query.apps, vec!["a".to_string(), "b".to_string()]);
     }
 
     #[test]

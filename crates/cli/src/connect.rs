@@ -21,6 +21,8 @@ use bulkhead_proto::v1::{
 use bulkhead_proto::v1::{
     ApproveCatalogRequest, ApproveCatalogResponse, DiffCatalogRequest, DiffCatalogResponse,
 };
+use bulkhead_proto::v1::query_service_client::QueryServiceClient;
+use bulkhead_proto::v1::{QueryEvent, QueryRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -39,6 +41,7 @@ pub struct Hub {
     logs: LogServiceClient<Channel>,
     approvals: ApprovalServiceClient<Channel>,
     catalog: CatalogServiceClient<Channel>,
+    queries: QueryServiceClient<Channel>,
     socket: PathBuf,
     timeout: Duration,
 }
@@ -62,7 +65,8 @@ impl Hub {
             operator: OperatorServiceClient::new(channel.clone()),
             logs: LogServiceClient::new(channel.clone()),
             approvals: ApprovalServiceClient::new(channel.clone()),
-            catalog: CatalogServiceClient::new(channel),
+            catalog: CatalogServiceClient::new(channel.clone()),
+            queries: QueryServiceClient::new(channel),
             socket: socket.to_path_buf(),
             timeout,
         })
@@ -175,9 +179,21 @@ impl Hub {
     /// Turns an error in the middle of the stream of `rpc` into the same one-line message as a
     /// failed call.
     pub fn stream_error(&self, status: Status, rpc: &'static str) -> anyhow::Error {
-        let target = RpcTarget { socket: &self.socket, timeout: self.timeout, rpc };
-        anyhow!(describe_status(&status, &target))
+        self.status_error(&status, rpc)
     }
+
+    /// Starts a query and returns the stream of its events. The deadline covers the whole query.
+    pub async fn query(&mut self, query: QueryRequest) -> Result<tonic::Streaming<QueryEvent>> {
+        let request = self.request(query);
+        let reply = self.queries.query(request).await;
+        self.finish(reply, "Query")
+    }
+
+    /// Turns an error in the middle of a query stream into the same one-line message as a failed call.
+    pub fn query_error(&self, status: Status) -> anyhow::Error {
+        self.status_error(&status, "Query")
+    }
+
 
     /// Wraps a message in a request whose `grpc-timeout` header is the deadline. tonic enforces
     /// that header on this side too, so a hub that never replies cannot hang the client.
@@ -188,13 +204,15 @@ impl Hub {
     }
 
     fn finish<T>(&self, reply: Result<Response<T>, Status>, rpc: &'static str) -> Result<T> {
-        reply.map(Response::into_inner).map_err(|status| {
-            let target = RpcTarget {
-                socket: &self.socket,
-                timeout: self.timeout,
-                rpc,
-            };
-            anyhow!(describe_status(&status, &target))
-        })
+        reply.map(Response::into_inner).map_err(|status| self.status_error(&status, rpc))
+    }
+
+    fn status_error(&self, status: &Status, rpc: &'static str) -> anyhow::Error {
+        let target = RpcTarget {
+            socket: &self.socket,
+            timeout: self.timeout,
+            rpc,
+        };
+        anyhow!(describe_status(status, &target))
     }
 }

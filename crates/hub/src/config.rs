@@ -6,6 +6,7 @@
 
 mod egress;
 mod group;
+mod llm;
 mod token;
 mod validate;
 
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use thiserror::Error;
+
+pub use llm::{LlmBackendKind, LlmConfig};
 
 use crate::manifest::source::read_text_file;
 use crate::manifest::TomlDiagnostic;
@@ -34,6 +37,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub audit: AuditConfig,
     pub flow: crate::flow::FlowConfig,
+    pub llm: LlmConfig,
     pub egress: EgressConfig,
 }
 

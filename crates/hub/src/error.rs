@@ -44,13 +44,30 @@ pub enum HubError {
     Broker(#[from] crate::flow::broker::BrokerError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    CannotPlan(String),
+    #[error("the planner's output was rejected twice: {0}; rephrase the query or check the model in [llm] of hub.toml")]
+    PlanRejected(String),
+    #[error("the query's LLM backend failed: {0}")]
+    Llm(String),
+    #[error("the query reached its limit of {limit} {what}; raise [llm] {key} in hub.toml if it needs more")]
+    QueryLimit { what: &'static str, limit: u32, key: &'static str },
 }
 
-impl From<HubError> for Status {
-    fn from(error: HubError) -> Status {
-        let code = match &error {
+impl HubError {
+    /// Returns the gRPC status code the error maps to.
+    pub fn code(&self) -> Code {
+        match self {
             HubError::AppNotFound(_) | HubError::ToolNotFound { .. } => Code::NotFound,
-            HubError::InvalidArguments { .. } | HubError::InvalidManifest { .. } => Code::InvalidArgument,
+            HubError::InvalidArguments { .. }
+            | HubError::InvalidManifest { .. }
+            | HubError::InvalidQuery(_)
+            | HubError::CannotPlan(_) => Code::InvalidArgument,
+            HubError::PlanRejected(_) => Code::FailedPrecondition,
+            HubError::Llm(_) => Code::Unavailable,
+            HubError::QueryLimit { .. } => Code::ResourceExhausted,
             HubError::AppExists(_) => Code::AlreadyExists,
             HubError::AppFromConfig { .. } => Code::FailedPrecondition,
             HubError::SpokeStart { .. } | HubError::SpokeUnavailable { .. } | HubError::ShuttingDown => {
@@ -74,8 +91,13 @@ impl From<HubError> for Status {
                 CatalogError::Store { .. } | CatalogError::Corrupt { .. } => Code::Internal,
                 CatalogError::Audit(_) => Code::Unavailable,
             },
-        };
-        Status::new(code, error.to_string())
+        }
+    }
+}
+
+impl From<HubError> for Status {
+    fn from(error: HubError) -> Status {
+        Status::new(error.code(), error.to_string())
     }
 }
 

@@ -88,7 +88,7 @@ impl Hub {
                 ("arguments", self.audit.arguments(&arguments_json)),
             ]),
         )?;
-        self.check_flow(caller, call, &entry, tool, &arguments_json).await?;
+        self.check_flow(caller, call, &entry, tool, &arguments_json, &[]).await?;
         let outcome = self.supervisor.call(&entry, tool, arguments_json).await;
         if let Ok(done) = &outcome {
             let text = crate::service::result_text(&done.result_json);
@@ -115,7 +115,35 @@ impl Hub {
         outcome
     }
 
-    /// Runs the flow guard on a call and, when it finds a flow, asks the broker. The decision is
+    /// Decides whether data that the hub itself moves, such as a query step's input or a
+    /// request_app result, may flow from the `sources` apps into `app`. `label` names the transfer
+    /// in the audit log and in rules, such as "(instruction)". A source equal to `app` is no flow.
+    pub(crate) async fn check_transfer(
+        &self,
+        caller: &Caller,
+        app: &str,
+        label: &str,
+        payload_json: &str,
+        sources: &[String],
+    ) -> Result<(), HubError> {
+        let entry = self.app(app).await?;
+        let sources_json: Vec<Value> = sources.iter().map(|source| Value::from(source.as_str())).collect();
+        let transfer = self.audit.write(
+            "transfer",
+            fields([
+                ("principal", Value::from(caller.principal.as_str())),
+                ("session", Value::from(caller.session.as_str())),
+                ("app", Value::from(app)),
+                ("via", Value::from(label)),
+                ("sources", Value::from(sources_json)),
+                ("arguments", self.audit.arguments(payload_json)),
+            ]),
+        )?;
+        self.check_flow(caller, transfer, &entry, label, payload_json, sources).await
+    }
+
+    /// Runs the flow guard on a call and, when it finds a flow, asks the broker. A source app in
+    /// `sources` other than the target is a flow even when no guard rule fires. The decision is
     /// recorded before it takes effect.
     async fn check_flow(
         &self,
@@ -124,6 +152,7 @@ impl Hub {
         entry: &AppEntry,
         tool: &str,
         arguments_json: &str,
+        sources: &[String],
     ) -> Result<(), HubError> {
         let manifest = &entry.manifest;
         let session = self.sessions.provenance(&caller.principal, &caller.session).await;
@@ -133,7 +162,11 @@ impl Hub {
             destructive: manifest.is_destructive(tool),
             egress: manifest.network.mode.has_egress(),
         };
-        let Some(flow) = guard::check(self.config.flow.rules, &session, target, arguments_json) else {
+        let referenced = || {
+            let source = sources.iter().find(|source| **source != manifest.name)?;
+            Some(guard::Flow { source: source.clone(), rule: guard::Rule::Reference })
+        };
+        let Some(flow) = guard::check(self.config.flow.rules, &session, target, arguments_json).or_else(referenced) else {
             return Ok(());
         };
         let flow_call = FlowCall {

@@ -11,6 +11,7 @@
 //!   pending approval requests and the stored grants.
 //! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
 //! - `approvals_service`: the ApprovalService that approvers use to decide flows and manage grants.
+//! - `query`: natural-language queries: the planner, parallel steps, per-app LLM contexts, history.
 //! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -28,6 +29,7 @@ pub mod hub;
 pub mod logs_service;
 pub mod manifest;
 pub mod notify;
+pub mod query;
 pub mod reconcile;
 pub mod registry;
 pub mod server;

@@ -10,6 +10,7 @@ use bulkhead_proto::v1::approval_service_server::ApprovalServiceServer;
 use bulkhead_proto::v1::catalog_service_server::CatalogServiceServer;
 use bulkhead_proto::v1::log_service_server::LogServiceServer;
 use bulkhead_proto::v1::operator_service_server::OperatorServiceServer;
+use bulkhead_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::service::Routes;
@@ -19,6 +20,8 @@ use crate::approvals_service::ApprovalsService;
 use crate::catalog::service::CatalogRpc;
 use crate::hub::Hub;
 use crate::logs_service::LogsService;
+use crate::query::service::QueryServer;
+use crate::query::QueryEngine;
 use crate::service::HubService;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,8 @@ pub enum ServerError {
     Socket { path: String, source: std::io::Error },
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
+    #[error("cannot set up natural-language queries: {0}")]
+    Query(crate::error::HubError),
 }
 
 /// Binds the Unix socket: removes a stale socket file, refuses to steal one that a live hub serves,
@@ -64,11 +69,13 @@ pub fn bind_unix(path: &Path, group: Option<u32>) -> Result<UnixListener, Server
 /// Builds the routes every listener serves.
 pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     let service = HubService::new(hub.clone());
+    let queries = QueryEngine::new(hub.clone()).map_err(ServerError::Query)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<AgentServiceServer<HubService>>().await;
     health.set_serving::<OperatorServiceServer<HubService>>().await;
     health.set_serving::<ApprovalServiceServer<ApprovalsService>>().await;
     health.set_serving::<CatalogServiceServer<CatalogRpc>>().await;
+    health.set_serving::<QueryServiceServer<QueryServer>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bulkhead_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -79,6 +86,7 @@ pub async fn routes(hub: Arc<Hub>) -> Result<Routes, ServerError> {
     routes = routes.add_service(LogServiceServer::new(LogsService::new(hub.clone())));
     routes = routes.add_service(ApprovalServiceServer::new(ApprovalsService::new(hub.clone())));
     routes = routes.add_service(CatalogServiceServer::new(CatalogRpc::new(hub)));
+    routes = routes.add_service(QueryServiceServer::new(QueryServer::new(queries)));
     routes = routes.add_service(health_service);
     routes = routes.add_service(reflection);
     Ok(routes)

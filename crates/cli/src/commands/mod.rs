@@ -10,6 +10,7 @@ mod check;
 mod decide;
 mod grants;
 mod logs;
+mod query;
 mod spokes;
 mod status;
 mod tools;
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Tools(tools) => tools::run(global, &output, tools.app).await,
         Command::Call(call) => call::run(global, &output, call).await,
+        Command::Query(query) => query::run(global, &output, query).await,
         Command::Spokes => spokes::run(global, &output).await,
         Command::Status => status::status(global, &output).await,
         Command::Reload => status::reload(global, &output).await,

@@ -44,6 +44,8 @@ pub(super) struct RawConfig {
     flow: RawFlow,
     #[serde(default)]
     egress: super::egress::RawEgress,
+    #[serde(default)]
+    llm: super::llm::RawLlm,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +120,7 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, Invalid> {
         audit: AuditConfig { record_arguments: raw.audit.record_arguments.unwrap_or(false) },
         flow: check_flow(raw.flow)?,
         egress: super::egress::check_egress(raw.egress)?,
+        llm: super::llm::check_llm(raw.llm)?,
     })
 }
 

@@ -33,6 +33,8 @@ impl Default for FlowRules {
 pub enum Rule {
     Confidential,
     Verbatim,
+    /// The hub itself passes the output of one app to another, such as a query step's input.
+    Reference,
 }
 
 impl Rule {
@@ -40,6 +42,7 @@ impl Rule {
         match self {
             Rule::Confidential => "confidential",
             Rule::Verbatim => "verbatim",
+            Rule::Reference => "reference",
         }
     }
 
@@ -50,6 +53,7 @@ impl Rule {
             Rule::Verbatim => format!(
                 "the arguments repeat at least {MIN_VERBATIM_CHARS} characters of a result from app {source:?}"
             ),
+            Rule::Reference => format!("the query passes it data that app {source:?} returned or wrote"),
         }
     }
 }

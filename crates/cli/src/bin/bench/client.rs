@@ -7,6 +7,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use bulkhead_proto::v1::agent_service_client::AgentServiceClient;
 use bulkhead_proto::v1::operator_service_client::OperatorServiceClient;
+use bulkhead_proto::v1::query_event::Event;
+use bulkhead_proto::v1::query_service_client::QueryServiceClient;
+use bulkhead_proto::v1::QueryRequest;
 use bulkhead_proto::v1::{
     CallToolRequest, ListSpokesRequest, ListToolsRequest, RegisterAppRequest, Spoke, Tool,
 };
@@ -32,6 +35,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HubClient {
     agent: AgentServiceClient<Channel>,
     operator: OperatorServiceClient<Channel>,
+    queries: QueryServiceClient<Channel>,
     socket: PathBuf,
 }
 
@@ -50,7 +54,8 @@ impl HubClient {
             .with_context(|| format!("failed to connect to the hub at {}", socket.display()))?;
         Ok(HubClient {
             agent: AgentServiceClient::new(channel.clone()),
-            operator: OperatorServiceClient::new(channel),
+            operator: OperatorServiceClient::new(channel.clone()),
+            queries: QueryServiceClient::new(channel),
             socket: socket.to_path_buf(),
         })
     }
@@ -92,6 +97,29 @@ impl HubClient {
             bail!("{app}.{tool} returned a tool error: {}", response.text);
         }
         Ok(())
+    }
+
+    /// Runs a query and returns its answer and the LLM calls it made. A query that ends with an
+    /// error event, or with no answer, fails.
+    pub async fn query(&mut self, text: &str) -> Result<(String, u32)> {
+        let request = QueryRequest { session_id: String::new(), text: text.to_string(), apps: Vec::new() };
+        let reply = self.queries.query(request);
+        let mut stream = finish(&self.socket, "Query", START_TIMEOUT, reply).await?;
+        let mut answer = None;
+        loop {
+            let message = tokio::time::timeout(START_TIMEOUT, stream.message())
+                .await
+                .map_err(|_| anyhow!("Query on {} timed out after {START_TIMEOUT:?}", self.socket.display()))?
+                .map_err(|status| anyhow!("Query failed: {:?}: {}", status.code(), status.message()))?;
+            let Some(message) = message else { break };
+            match message.event {
+                Some(Event::Answer(done)) => answer = Some((done.text, done.llm_calls)),
+                Some(Event::StepFinished(step)) if !step.ok => bail!("query step {} failed: {}", step.id, step.error),
+                Some(Event::Error(error)) => bail!("query failed: {}", error.message),
+                _ => {}
+            }
+        }
+        answer.ok_or_else(|| anyhow!("the query stream ended without an answer"))
     }
 
     pub async fn list_spokes(&mut self) -> Result<Vec<Spoke>> {

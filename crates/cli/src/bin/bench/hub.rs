@@ -34,6 +34,11 @@ impl HubUnderTest {
     /// Creates the temp dir, writes the config and starts `bulkheadd`, then waits until its
     /// socket accepts connections.
     pub async fn start(bulkheadd: &Path) -> Result<HubUnderTest> {
+        HubUnderTest::start_with(bulkheadd, "").await
+    }
+
+    /// Like [`HubUnderTest::start`], with `extra` appended to the hub config.
+    pub async fn start_with(bulkheadd: &Path, extra: &str) -> Result<HubUnderTest> {
         let dir = tempfile::Builder::new()
             .prefix("bulkhead-bench-")
             .tempdir()
@@ -46,7 +51,7 @@ impl HubUnderTest {
             .context("failed to create the empty apps folder")?;
 
         let config = dir.path().join("hub.toml");
-        fs::write(&config, hub_config(dir.path()))
+        fs::write(&config, hub_config(dir.path()) + extra)
             .with_context(|| format!("failed to write {}", config.display()))?;
         let log = dir.path().join("bulkheadd.log");
         let log_file =

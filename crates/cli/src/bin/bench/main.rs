@@ -11,6 +11,7 @@ mod egress;
 mod hub;
 mod machine;
 mod mcp;
+mod queries;
 mod report;
 mod stats;
 mod throughput;
@@ -43,6 +44,20 @@ struct Args {
     /// Markdown file to write the results to. Without it, the results go to stdout.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+
+    /// Run only the query benchmark, bulkhead's planner against a vanilla agent loop, and print
+    /// its section
+    #[arg(long)]
+    queries: bool,
+
+    /// Latency of each scripted LLM call in the query benchmark, such as 200ms
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = humantime::parse_duration)]
+    llm_latency: std::time::Duration,
+
+    /// Timed runs of each query scenario, after one warm-up
+    #[arg(long, value_name = "COUNT", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    repeat: u16,
+
     /// Runs only this section and prints its Markdown, without the rest of the page.
     #[arg(long, value_enum, value_name = "SECTION")]
     only: Option<Section>,
@@ -97,6 +112,9 @@ async fn run_until_signal(args: Args) -> Result<()> {
 
 async fn run(args: Args) -> Result<()> {
     require_root()?;
+    if args.queries {
+        return run_queries(&args).await;
+    }
     let binaries = locate_binaries()?;
     let started = Instant::now();
     let date_utc = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
@@ -136,6 +154,27 @@ async fn run(args: Args) -> Result<()> {
         runtime: started.elapsed(),
     };
     write_report(&report, args.out.as_deref())
+}
+
+/// Runs the query benchmark on its own and writes its Markdown section.
+async fn run_queries(args: &Args) -> Result<()> {
+    let exe = std::env::current_exe().context("failed to find bulkhead-bench's own path")?;
+    let dir = exe.parent().ok_or_else(|| anyhow!("{} has no parent folder", exe.display()))?;
+    for name in ["bulkheadd", "bulkhead-spoke", "bulkhead-app-notes", "bulkhead-app-calendar", "bulkhead-app-mail"] {
+        if !dir.join(name).is_file() {
+            bail!("{} not found; build it with `cargo build --release --workspace`", dir.join(name).display());
+        }
+    }
+    let repeat = usize::from(args.repeat);
+    let rows = queries::measure(&dir.join("bulkheadd"), dir, args.llm_latency, repeat).await?;
+    let page = queries::to_markdown(&rows, args.llm_latency, repeat);
+    match &args.out {
+        Some(path) => std::fs::write(path, page).with_context(|| format!("failed to write {}", path.display())),
+        None => {
+            print!("{page}");
+            Ok(())
+        }
+    }
 }
 
 /// Figures from the phases that need the hub.

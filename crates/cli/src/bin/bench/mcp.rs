@@ -96,12 +96,25 @@ impl McpChild {
 
     /// Sends `tools/call` and fails when the result has `isError` set.
     pub async fn call_tool(&mut self, tool: &str, arguments: Value) -> Result<()> {
+        self.call_tool_text(tool, arguments).await.map(drop)
+    }
+
+    /// Sends `tools/call`, fails when the result has `isError` set, and returns the result's text
+    /// items joined by newlines.
+    pub async fn call_tool_text(&mut self, tool: &str, arguments: Value) -> Result<String> {
         let params = json!({"name": tool, "arguments": arguments});
         let result = self.request("tools/call", params).await?;
         if result.get("isError").and_then(Value::as_bool) == Some(true) {
             bail!("{}: tool {tool} returned an error: {result}", self.name);
         }
-        Ok(())
+        let texts: Vec<&str> = result
+            .get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.get("text").and_then(Value::as_str))
+            .collect();
+        Ok(texts.join("\n"))
     }
 
     /// Closes stdin, which ends the MCP session so that the server exits, and kills it if it has not exited in time.

@@ -1,0 +1,164 @@
+//! `bulkhead query TEXT [--session ID] [--app APP]...`.
+//!
+//! Text output prints one progress line per event on stderr and the answer on stdout. `--json`
+//! prints every event as one JSON object a line (JSON Lines) on stdout.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use bulkhead_proto::v1::query_event::Event;
+use bulkhead_proto::v1::QueryRequest;
+use serde_json::{json, Value};
+
+use super::connect;
+use crate::args::{GlobalOptions, QueryArgs};
+use crate::output::Output;
+
+pub async fn run(global: &GlobalOptions, output: &Output, args: QueryArgs) -> Result<ExitCode> {
+    let mut hub = connect(global).await?;
+    let request = QueryRequest {
+        session_id: args.session,
+        text: args.text,
+        apps: args.apps,
+    };
+    let mut stream = hub.query(request).await?;
+    let mut answered = false;
+    loop {
+        let event = match stream.message().await {
+            Ok(Some(message)) => message.event,
+            Ok(None) => break,
+            Err(status) => return Err(hub.query_error(status)),
+        };
+        let Some(event) = event else { continue };
+        answered |= matches!(event, Event::Answer(_));
+        if output.json {
+            output.print_text(&event_json(&event).to_string())?;
+        } else {
+            print_progress(output, &event)?;
+        }
+    }
+    Ok(if answered {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_progress(output: &Output, event: &Event) -> Result<()> {
+    match event {
+        Event::Plan(plan) => {
+            let retry = if plan.attempt > 1 {
+                " after one rejected plan"
+            } else {
+                ""
+            };
+            output.print_stderr(&format!(
+                "plan: {} steps{retry} (query q{})",
+                plan.steps.len(),
+                plan.query_number
+            ));
+            for step in &plan.steps {
+                let action = if step.tool.is_empty() {
+                    format!("instruction {:?}", step.instruction)
+                } else {
+                    format!("{} {}", step.tool, step.arguments_json)
+                };
+                let inputs = if step.inputs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <- {}", step.inputs.join(", "))
+                };
+                output.print_stderr(&format!("  {} {}: {action}{inputs}", step.id, step.app));
+            }
+        }
+        Event::StepStarted(step) => {
+            output.print_stderr(&format!("step {} ({}) started", step.id, step.app))
+        }
+        Event::StepFinished(step) if step.ok => {
+            output.print_stderr(&format!(
+                "step {} ({}) finished in {} ms",
+                step.id, step.app, step.elapsed_ms
+            ));
+        }
+        Event::StepFinished(step) => output.print_stderr(&format!(
+            "step {} ({}) failed: {}",
+            step.id, step.app, step.error
+        )),
+        Event::ApprovalNeeded(flow) => {
+            let verdict = if flow.allowed {
+                "allowed".to_string()
+            } else {
+                format!("denied: {}", flow.reason)
+            };
+            output.print_stderr(&format!(
+                "flow {} -> {}/{} in step {} with {}: {verdict}",
+                flow.source_app, flow.target_app, flow.tool, flow.step_id, flow.arguments_json
+            ));
+        }
+        Event::Answer(answer) => output.print_text(&answer.text)?,
+        // The stream ends with the same error as a gRPC status, which `run` reports.
+        Event::Error(_) => {}
+    }
+    Ok(())
+}
+
+/// Renders an event as a JSON object whose "event" key names its kind.
+fn event_json(event: &Event) -> Value {
+    match event {
+        Event::Plan(plan) => {
+            let steps: Vec<Value> = plan
+                .steps
+                .iter()
+                .map(|step| {
+                    let arguments = serde_json::from_str::<Value>(&step.arguments_json).unwrap_or(Value::Null);
+                    json!({"id": step.id, "app": step.app, "tool": step.tool, "arguments": arguments,
+                           "instruction": step.instruction, "inputs": step.inputs})
+                })
+                .collect();
+            json!({"event": "plan", "attempt": plan.attempt, "query_number": plan.query_number, "steps": steps})
+        }
+        Event::StepStarted(step) => {
+            json!({"event": "step_started", "id": step.id, "app": step.app})
+        }
+        Event::StepFinished(step) => {
+            json!({"event": "step_finished", "id": step.id, "app": step.app, "ok": step.ok,
+                                            "output": step.output, "error": step.error, "elapsed_ms": step.elapsed_ms})
+        }
+        Event::ApprovalNeeded(flow) => {
+            json!({"event": "approval_needed", "step_id": flow.step_id, "source_app": flow.source_app,
+                                              "target_app": flow.target_app, "tool": flow.tool, "arguments_json": flow.arguments_json,
+                                              "allowed": flow.allowed, "reason": flow.reason})
+        }
+        Event::Answer(answer) => {
+            json!({"event": "answer", "text": answer.text, "llm_calls": answer.llm_calls})
+        }
+        Event::Error(error) => {
+            json!({"event": "error", "code": error.code, "message": error.message})
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bulkhead_proto::v1::{Answer, StepStarted};
+
+    use super::*;
+
+    #[test]
+    fn events_render_with_their_kind() {
+        let answer = event_json(&Event::Answer(Answer {
+            text: "57.0".into(),
+            llm_calls: 3,
+        }));
+        assert_eq!(
+            answer,
+            json!({"event": "answer", "text": "57.0", "llm_calls": 3})
+        );
+        let started = event_json(&Event::StepStarted(StepStarted {
+            id: "s1".into(),
+            app: "notes".into(),
+        }));
+        assert_eq!(started["event"], "step_started");
+        assert_eq!(started["app"], "notes");
+    }
+}
