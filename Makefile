@@ -29,12 +29,14 @@ test: build test-setup
 demo: build
 	bash tests/demo.sh
 
-# Measures spoke start, call latency, throughput and memory, and rewrites docs/benchmarks.md. Run
-# it as root. bubblewrap, the cold-start baseline, is installed when bwrap is missing.
+# Measures spoke start, call latency, throughput, memory, egress through the proxy, and queries
+# against a vanilla agent loop, and rewrites docs/benchmarks.md. Run it as root. bubblewrap, the
+# cold-start baseline, is installed when bwrap is missing.
 bench: build
 	@command -v bwrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null 2>&1 \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; }
 	target/release/bulkhead-bench --out docs/benchmarks.md
+	{ echo; target/release/bulkhead-bench --queries; } >> docs/benchmarks.md
 
 # Installs the binaries, the systemd units, and $(SYSCONFDIR)/bulkhead/hub.toml with an empty
 # apps.d. An existing hub.toml is never overwritten. The example manifests go to

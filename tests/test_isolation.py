@@ -135,3 +135,31 @@ def test_state_owned_by_app_uid(hub):
 
     assert os.stat(owned).st_uid == app_uid
     assert os.stat(owned.parent).st_uid == app_uid
+
+
+def open_files(pid: int) -> set[str]:
+    """Return what each of the process's descriptors points to, as readlink shows it."""
+    folder = f"/proc/{pid}/fd"
+    targets = set()
+    for entry in os.listdir(folder):
+        try:
+            targets.add(os.readlink(f"{folder}/{entry}"))
+        except FileNotFoundError:
+            continue
+    return targets
+
+
+def test_app_holds_no_channel_of_its_runtime(hub):
+    """The runtime's hub channel (fd 3) and egress channel (fd 4) are sockets the app must not
+    hold: with them it could write frames into the hub's connection."""
+    allow = ["api.test:8080"]
+    bulkhead = hub({"probe": manifests.probe(), "net": manifests.netprobe("net", "egress", allow)})
+    for app, channels in (("probe", (3,)), ("net", (3, 4))):
+        spoke = bulkhead.warm(app)
+        runtime = open_files(spoke["pid"])
+        for fd in channels:
+            channel = os.readlink(f"/proc/{spoke['pid']}/fd/{fd}")
+            assert channel.startswith("socket:"), f"{app}: the runtime's fd {fd} is {channel}, not its channel"
+            assert channel in runtime
+            held = open_files(spoke["app_pid"])
+            assert channel not in held, f"{app}: the app holds the runtime's fd {fd} channel {channel}: {sorted(held)}"

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulkhead_proto::v1::spoke_service_server::SpokeServiceServer;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::signal::{kill, Signal};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -61,6 +62,10 @@ async fn run() -> anyhow::Result<u8> {
     // SAFETY: the launcher leaves the hub channel open at fd 3 and nothing else in this process
     // owns or closes that descriptor.
     let channel = unsafe { OwnedFd::from_raw_fd(CHANNEL_FD) };
+    // The launcher cleared close-on-exec so that fd 3 survives the exec into this runtime. Set it
+    // again before the app starts: an app holding fd 3 could write frames into the hub's channel.
+    let flags = fcntl(&channel, FcntlArg::F_GETFD)?;
+    fcntl(&channel, FcntlArg::F_SETFD(FdFlag::from_bits_retain(flags) | FdFlag::FD_CLOEXEC))?;
     let channel = std::os::unix::net::UnixStream::from(channel);
     channel.set_nonblocking(true)?;
     let channel = tokio::net::UnixStream::from_std(channel)?;
