@@ -65,6 +65,7 @@ impl Report {
         self.write_warm(&mut page);
         self.write_throughput(&mut page);
         self.write_memory(&mut page);
+        page.push('\n');
         page.push_str(&self.egress.to_markdown());
         page
     }
