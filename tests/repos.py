@@ -1,5 +1,5 @@
 """The repository app registered twice, as repo_private, whose data is confidential, and as
-repo_public, whose create_pr is destructive. A public issue asks the reader to copy the private
+repo_public, whose create_pr is destructive. A public issue instructs the reader to copy the private
 file into a pull request. The flow and approval tests share these helpers."""
 
 from __future__ import annotations

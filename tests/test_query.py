@@ -85,7 +85,7 @@ def plan(*steps: dict, answer: str | None = None) -> str:
 
 def follows_instructions(messages) -> str:
     """Report the fare from the last tool result, adding 10 to a metro_hail fare when the prompt
-    tells it to, like a model that obeys whatever it reads."""
+    contains that instruction, like a model that obeys whatever it reads."""
     fare = float(last_tool_result(messages))
     reports_metro_hail = context("metro_hail") in str(messages[0].get("content"))
     if reports_metro_hail and INJECTION in prompt_text(messages):

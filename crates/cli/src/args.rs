@@ -286,8 +286,8 @@ pub struct QueryArgs {
     #[arg(value_name = "TEXT")]
     pub text: String,
 
-    /// Session id, so that the query can use the outputs of the session's earlier queries; the
-    /// default is a session of its own for this query
+    /// Session id, so that the query can use the outputs of the session's earlier queries. By
+    /// default the query gets a session of its own
     #[arg(long, value_name = "ID", default_value = "")]
     pub session: String,
 

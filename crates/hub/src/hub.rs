@@ -142,7 +142,7 @@ impl Hub {
         self.check_flow(caller, transfer, &entry, label, payload_json, sources).await
     }
 
-    /// Runs the flow guard on a call and, when it finds a flow, asks the broker. A source app in
+    /// Runs the flow guard on a call and, when it finds a flow, consults the broker. A source app in
     /// `sources` other than the target is a flow even when no guard rule fires. The decision is
     /// recorded before it takes effect.
     async fn check_flow(

@@ -2,13 +2,13 @@
 
 use serde_json::Value;
 
-/// Who wrote a message of the conversation.
+/// The role of a message's author in the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     System,
     User,
     Assistant,
-    /// The result of a tool call, answering the assistant message that made it.
+    /// The result of a tool call, in response to the assistant message that requested it.
     Tool,
 }
 
@@ -30,7 +30,7 @@ pub struct Message {
     pub content: String,
     /// The tool calls of an assistant message.
     pub tool_calls: Vec<ToolCall>,
-    /// The call a tool message answers.
+    /// The id of the call that a tool message responds to.
     pub tool_call_id: Option<String>,
 }
 

@@ -12,9 +12,9 @@ use reqwest::StatusCode;
 
 use crate::{ChatBackend, ChatReply, ChatRequest, LlmError};
 
-/// The longest response body quoted in an error message, in bytes.
+/// Maximum length, in bytes, of a response body quoted in an error message.
 const MAX_QUOTED_BODY: usize = 300;
-/// The longest wait between two attempts, whatever Retry-After asks for.
+/// Maximum wait between two attempts, whatever Retry-After requests.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// How to reach the endpoint.
@@ -68,7 +68,7 @@ impl OpenAiBackend {
         })
     }
 
-    /// Sends one attempt. `Ok(Err(wait))` asks for a retry after `wait`, or after the backoff
+    /// Sends one attempt. `Ok(Err(wait))` requests a retry after `wait`, or after the backoff
     /// when `wait` is `None`.
     async fn attempt(
         &self,

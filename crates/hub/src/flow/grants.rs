@@ -241,8 +241,8 @@ fn parse_file(bytes: &[u8]) -> Result<Vec<Grant>, String> {
     Ok(file.grants)
 }
 
-/// Replaces `path` with `bytes` atomically: a reader or a crash sees the old file or the new one,
-/// never a mix. The new file has mode 0600.
+/// Replaces `path` with `bytes` atomically, so a reader or a crash finds the old file or the new
+/// one, never a mix. The new file has mode 0600.
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let folder = path.parent().unwrap_or(Path::new("."));
     let mut temporary = tempfile::Builder::new().prefix(".grants-").tempfile_in(folder)?;

@@ -80,7 +80,7 @@ pub fn planner_system(catalog: &Catalog, history: &[QueryRecord]) -> String {
     text
 }
 
-/// Builds the message that asks the planner for a new plan after the hub rejected one.
+/// Builds the message that requests a new plan from the planner after the hub rejected one.
 pub fn replan_request(error: &str) -> String {
     format!("The hub rejected that plan: {error}. Write the whole plan again as one JSON object.")
 }
@@ -108,7 +108,7 @@ pub fn context_user(instruction: &str, extra_inputs: &[(String, String, String)]
     text
 }
 
-/// The virtual tool through which an app's context asks for another app.
+/// The virtual tool through which an app's context calls a tool of another app.
 pub fn request_app_spec() -> ToolSpec {
     ToolSpec {
         name: REQUEST_APP_TOOL.to_string(),

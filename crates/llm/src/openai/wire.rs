@@ -110,7 +110,7 @@ fn parse_call(index: usize, call: &Value) -> Result<ToolCall, String> {
     })
 }
 
-/// Reads tool-call arguments given as a JSON object, as a string that holds one, or left out.
+/// Reads tool-call arguments given as a JSON object, as a string that contains one, or left out.
 fn parse_arguments(arguments: Option<&Value>) -> Result<Value, String> {
     let value = match arguments {
         None | Some(Value::Null) => return Ok(Value::Object(Map::new())),
