@@ -2,7 +2,8 @@
 # A first look at bulkhead: start the hub on the example apps in config/apps.d, call one tool of
 # each app through the CLI, ask one natural-language query that spans the calendar and notes apps,
 # show the spokes that are running, and stop the hub. The query's planner is a scripted LLM on
-# 127.0.0.1 (tests/demo_llm.py), and the calendar-to-notes flow it needs is allowed by a rule.
+# 127.0.0.1 (tests/demo_llm.py). The calendar-to-notes flow it needs waits for a live approver,
+# which a script answers (tests/demo_approver.py) in the place of a person at `bulkhead approvals`.
 # Run it as root (`make demo`), because the hub creates namespaces and cgroups for each spoke.
 set -euo pipefail
 
@@ -13,8 +14,13 @@ chmod 0755 "$WORK"
 SOCKET="$WORK/hub.sock"
 HUB_PID=""
 LLM_PID=""
+APPROVER_PID=""
 
 cleanup() {
+    if [[ -n "$APPROVER_PID" ]] && kill -0 "$APPROVER_PID" 2>/dev/null; then
+        kill -TERM "$APPROVER_PID"
+        wait "$APPROVER_PID" || true
+    fi
     if [[ -n "$LLM_PID" ]] && kill -0 "$LLM_PID" 2>/dev/null; then
         kill -TERM "$LLM_PID"
         wait "$LLM_PID" || true
@@ -68,12 +74,6 @@ state = "$WORK/state"
 backend = "openai"
 base_url = "$(cat "$WORK/llm-url")"
 model = "scripted"
-
-# The query below moves calendar data into a note, a flow that needs a decision.
-[[flow.allow]]
-source = "calendar"
-target = "notes"
-tool = "add_note"
 CONFIG
 
 echo "Starting bulkheadd with the example apps of config/apps.d (log: $WORK/hub.log)"
@@ -99,9 +99,26 @@ show bulkhead call notes add_note --args '{"title": "demo", "body": "Written thr
 show bulkhead call notes search_notes --args '{"query": "hub"}'
 show bulkhead call calendar create_event --args '{"title": "Demo review", "start": "2030-01-15 10:00", "duration_minutes": 30}'
 show bulkhead call mail search_mail --args '{"query": "invoice"}'
+echo
+echo "Starting the scripted approver (tests/demo_approver.py)"
+python3 "$ROOT/tests/demo_approver.py" "$BIN/bulkhead" "$WORK/approver-ready" "$SOCKET" &
+APPROVER_PID=$!
+for _ in $(seq 50); do
+    [[ -e "$WORK/approver-ready" ]] && break
+    sleep 0.1
+done
+if [[ ! -e "$WORK/approver-ready" ]]; then
+    echo "the scripted approver did not attach within 5 s" >&2
+    exit 1
+fi
+# The query moves calendar data into a note: the hub asks the approver before the note is written.
 show bulkhead query "Save my calendar events in a note"
 show bulkhead call notes search_notes --args '{"query": "Demo review"}'
 show bulkhead spokes
+
+kill -TERM "$APPROVER_PID"
+wait "$APPROVER_PID"
+APPROVER_PID=""
 
 echo
 echo "Stopping bulkheadd"

@@ -211,3 +211,19 @@ def ride(name: str, description: str) -> str:
             "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
         }
     )
+
+
+def exposure(name: str, description: str, confidential: bool) -> str:
+    """Return a manifest that runs tests/apps/exposure.py as the health or the travel app."""
+    return render_toml(
+        {
+            "name": name,
+            "description": description,
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["/probe/exposure.py", name],
+            "state": {"persistent": True},
+            "data": {"confidential": confidential},
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
+        }
+    )

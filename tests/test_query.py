@@ -204,14 +204,18 @@ def test_request_app_denied_without_approver(hub, llm):
     events, error = run_query(bulkhead, "Compare metro_hail with quick_ride", apps=("metro_hail",))
 
     assert error is None, error
-    approvals = of_kind(events, "approval_needed")
-    assert len(approvals) == 1
-    assert approvals[0].source_app == "metro_hail"
-    assert approvals[0].target_app == "quick_ride"
-    assert approvals[0].tool == "estimate"
-    assert json.loads(approvals[0].arguments_json) == TRIP
-    assert not approvals[0].allowed
-    assert "no approver" in approvals[0].reason
+    assert of_kind(events, "approval_needed") == []
+    decided = of_kind(events, "flow_decided")
+    assert len(decided) == 1
+    assert decided[0].source_app == "metro_hail"
+    assert decided[0].target_app == "quick_ride"
+    assert decided[0].tool == "estimate"
+    assert json.loads(decided[0].arguments_json) == TRIP
+    assert list(decided[0].fields) == ["/end", "/start"]
+    assert not decided[0].allowed
+    assert not decided[0].withheld
+    assert decided[0].by == "no approver"
+    assert "no approver is attached" in decided[0].reason
     assert answer_of(events).startswith("quick_ride says: denied: ")
     # The target's code never ran: its spoke was never started.
     assert "quick_ride" not in spoke_apps(bulkhead)
@@ -234,13 +238,14 @@ def test_request_app_allowed_by_static_rules(hub, llm):
 
     assert error is None, error
     assert answer_of(events) == f"quick_ride says: {QUICK_FARE}"
-    approvals = of_kind(events, "approval_needed")
-    assert [(a.source_app, a.target_app, a.allowed) for a in approvals] == [
-        ("metro_hail", "quick_ride", True),
-        ("quick_ride", "metro_hail", True),
+    decided = of_kind(events, "flow_decided")
+    assert [(d.source_app, d.target_app, d.allowed, d.by) for d in decided] == [
+        ("metro_hail", "quick_ride", True, "flow.allow[0]"),
+        ("quick_ride", "metro_hail", True, "flow.allow[1]"),
     ]
-    assert approvals[1].tool == "(result of quick_ride/estimate)"
-    assert QUICK_FARE in approvals[1].arguments_json
+    assert decided[1].tool == "(result of quick_ride/estimate)"
+    assert list(decided[1].fields) == ["/result"]
+    assert QUICK_FARE in decided[1].arguments_json
     assert "quick_ride" in spoke_apps(bulkhead)
 
 
@@ -285,12 +290,14 @@ def test_memory_from_another_app_needs_a_decision(hub, llm):
     assert "q1" in second_prompt
     assert "Price the trip with metro_hail" in second_prompt
     assert METRO_FARE not in second_prompt
-    approvals = of_kind(second, "approval_needed")
-    assert [(a.source_app, a.target_app, a.allowed) for a in approvals] == [("metro_hail", "quick_ride", False)]
-    assert METRO_FARE in approvals[0].arguments_json
+    decided = of_kind(second, "flow_decided")
+    assert [(d.source_app, d.target_app, d.allowed, d.withheld) for d in decided] == [("metro_hail", "quick_ride", False, True)]
+    assert list(decided[0].fields) == ["/start"]
+    assert METRO_FARE in decided[0].arguments_json
+    # The step went ahead without the withheld start: 15 + 2 × (0 + len("x")).
     finished = of_kind(second, "step_finished")
-    assert not finished[0].ok
-    assert "denied" in finished[0].error
+    assert finished[0].ok, finished[0].error
+    assert finished[0].output == "17.0"
 
 
 def test_lexical_planner_answers_one_app_query(hub):

@@ -42,6 +42,7 @@ fn request_message(request: &PendingRequest) -> ApprovalRequest {
         rule: request.rule.as_str().to_string(),
         reason: request.reason.clone(),
         arguments: request.arguments.clone(),
+        fields: request.fields.clone(),
         destructive: request.destructive,
         requested_at_ms: request.requested_at_ms,
         expires_at_ms: request.expires_at_ms,

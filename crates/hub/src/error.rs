@@ -31,9 +31,10 @@ pub enum HubError {
     CallFailed { app: String, tool: String, reason: String },
     #[error("the hub is shutting down")]
     ShuttingDown,
-    /// `decision` is the reason for the denial and the next step for the caller.
+    /// `decision` is the reason for the denial and the next step for the caller. `fields` are the
+    /// argument fields that carry the source's data, as JSON Pointers.
     #[error("call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, and {decision}")]
-    FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String },
+    FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String, fields: Vec<String> },
     #[error("cannot name the caller: {0}; the hub rejects callers it cannot name, so connect over its Unix socket or TCP")]
     UnknownPeer(&'static str),
     #[error("{0}; the hub rejects calls it cannot record")]

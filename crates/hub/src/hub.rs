@@ -11,11 +11,13 @@ use crate::audit::{fields, AuditLog};
 use crate::catalog::Catalogs;
 use crate::config::Config;
 use crate::error::HubError;
-use crate::flow::broker::FlowCall;
 use crate::flow::grants::GrantStore;
-use crate::flow::{guard, Broker, Caller, Sessions};
+use crate::flow::{Broker, Caller, Sessions};
 use crate::registry::{AppEntry, Problem, Registry};
 use crate::supervisor::{CallOutcome, Supervisor};
+pub use flows::{Carried, FlowOptions};
+
+mod flows;
 
 pub struct Hub {
     pub config: Arc<Config>,
@@ -73,6 +75,19 @@ impl Hub {
         tool: &str,
         arguments_json: String,
     ) -> Result<CallOutcome, HubError> {
+        self.call_tool_with(caller, app, tool, arguments_json, FlowOptions::default()).await
+    }
+
+    /// Calls a tool like [`Hub::call_tool`], for a query: flows from the `options.cleared` apps
+    /// were decided before, and decisions are reported to `options.notices`.
+    pub(crate) async fn call_tool_with(
+        &self,
+        caller: &Caller,
+        app: &str,
+        tool: &str,
+        arguments_json: String,
+        options: FlowOptions<'_>,
+    ) -> Result<CallOutcome, HubError> {
         let entry = self.app(app).await?;
         if !entry.manifest.is_exposed(tool) {
             return Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() });
@@ -88,7 +103,13 @@ impl Hub {
                 ("arguments", self.audit.arguments(&arguments_json)),
             ]),
         )?;
-        self.check_flow(caller, call, &entry, tool, &arguments_json, &[]).await?;
+        let arguments_json = match self.check_flows(caller, call, &entry, tool, &arguments_json, options).await? {
+            Some(withheld) => {
+                self.check_catalog(&entry, tool, &withheld).await?;
+                withheld
+            }
+            None => arguments_json,
+        };
         let outcome = self.supervisor.call(&entry, tool, arguments_json).await;
         if let Ok(done) = &outcome {
             let text = crate::service::result_text(&done.result_json);
@@ -113,102 +134,6 @@ impl Hub {
             )
             .await;
         outcome
-    }
-
-    /// Decides whether data that the hub itself moves, such as a query step's input or a
-    /// request_app result, may flow from the `sources` apps into `app`. `label` names the transfer
-    /// in the audit log and in rules, such as "(instruction)". A source equal to `app` is no flow.
-    pub(crate) async fn check_transfer(
-        &self,
-        caller: &Caller,
-        app: &str,
-        label: &str,
-        payload_json: &str,
-        sources: &[String],
-    ) -> Result<(), HubError> {
-        let entry = self.app(app).await?;
-        let sources_json: Vec<Value> = sources.iter().map(|source| Value::from(source.as_str())).collect();
-        let transfer = self.audit.write(
-            "transfer",
-            fields([
-                ("principal", Value::from(caller.principal.as_str())),
-                ("session", Value::from(caller.session.as_str())),
-                ("app", Value::from(app)),
-                ("via", Value::from(label)),
-                ("sources", Value::from(sources_json)),
-                ("arguments", self.audit.arguments(payload_json)),
-            ]),
-        )?;
-        self.check_flow(caller, transfer, &entry, label, payload_json, sources).await
-    }
-
-    /// Runs the flow guard on a call and, when it finds a flow, consults the broker. A source app in
-    /// `sources` other than the target is a flow even when no guard rule fires. The decision is
-    /// recorded before it takes effect.
-    async fn check_flow(
-        &self,
-        caller: &Caller,
-        call: u64,
-        entry: &AppEntry,
-        tool: &str,
-        arguments_json: &str,
-        sources: &[String],
-    ) -> Result<(), HubError> {
-        let manifest = &entry.manifest;
-        let session = self.sessions.provenance(&caller.principal, &caller.session).await;
-        let target = guard::Target {
-            app: &manifest.name,
-            tool,
-            destructive: manifest.is_destructive(tool),
-            egress: manifest.network.mode.has_egress(),
-        };
-        let referenced = || {
-            let source = sources.iter().find(|source| **source != manifest.name)?;
-            Some(guard::Flow { source: source.clone(), rule: guard::Rule::Reference })
-        };
-        let Some(flow) = guard::check(self.config.flow.rules, &session, target, arguments_json).or_else(referenced) else {
-            return Ok(());
-        };
-        let flow_call = FlowCall {
-            caller,
-            call,
-            flow: &flow,
-            target: &manifest.name,
-            tool,
-            destructive: target.destructive,
-            arguments_json,
-        };
-        let decision = self.broker.decide(flow_call).await?;
-        let record = fields([
-            ("call", Value::from(call)),
-            ("principal", Value::from(caller.principal.as_str())),
-            ("session", Value::from(caller.session.as_str())),
-            ("source", Value::from(flow.source.as_str())),
-            ("target", Value::from(manifest.name.as_str())),
-            ("tool", Value::from(tool)),
-            ("rule", Value::from(flow.rule.as_str())),
-            ("decision", Value::from(if decision.allowed() { "allow" } else { "deny" })),
-            ("by", Value::from(decision.by())),
-            ("request", Value::from(decision.request())),
-        ]);
-        self.audit.record("flow_decision", record).await?;
-        tracing::info!(
-            source = %flow.source,
-            target = %manifest.name,
-            tool,
-            rule = flow.rule.as_str(),
-            by = %decision.by(),
-            allowed = decision.allowed(),
-            "flow decided"
-        );
-        let Some(denial) = decision.denial() else { return Ok(()) };
-        Err(HubError::FlowDenied {
-            source_app: flow.source.clone(),
-            target: manifest.name.clone(),
-            tool: tool.to_string(),
-            reason: flow.rule.explain(&flow.source),
-            decision: denial,
-        })
     }
 
     /// Rereads the apps folder and stops the spokes of apps whose manifest changed or vanished, so the

@@ -32,6 +32,7 @@ enum EventJson<'a> {
         rule: &'a str,
         reason: &'a str,
         arguments: &'a str,
+        fields: &'a [String],
         destructive: bool,
         requested_at_ms: u64,
         expires_at_ms: u64,
@@ -55,6 +56,7 @@ impl<'a> EventJson<'a> {
                 rule: &request.rule,
                 reason: &request.reason,
                 arguments: &request.arguments,
+                fields: &request.fields,
                 destructive: request.destructive,
                 requested_at_ms: request.requested_at_ms,
                 expires_at_ms: request.expires_at_ms,
@@ -175,6 +177,7 @@ fn request_text(request: &ApprovalRequest, now_ms: u64) -> String {
         format!("  flow:      {} -> {}/{}{destructive}", request.source_app, request.target_app, request.tool),
         format!("  rule:      {}: {}", request.rule, request.reason),
         format!("  arguments: {}", request.arguments),
+        format!("  fields:    {}", if request.fields.is_empty() { "(the whole session)".to_string() } else { request.fields.join(", ") }),
         format!("  expires:   in {seconds_left}s, then the call is denied"),
         choices(request),
     ]
@@ -216,6 +219,7 @@ mod tests {
             rule: "confidential".into(),
             reason: "the session read confidential data from app \"repo_private\"".into(),
             arguments: "{\"body\": \"deploy key: K\", \"title\": \"Sync\"}".into(),
+            fields: vec!["/body".into()],
             destructive,
             requested_at_ms: 1_000,
             expires_at_ms: 61_000,
@@ -230,6 +234,7 @@ request ab12cd34 from uid:0, session s1
   flow:      repo_private -> repo_public/create_pr (destructive)
   rule:      confidential: the session read confidential data from app \"repo_private\"
   arguments: {\"body\": \"deploy key: K\", \"title\": \"Sync\"}
+  fields:    /body
   expires:   in 59s, then the call is denied
 decide: [o]nce, [s]ession, [d]eny";
         assert_eq!(text, expected);
@@ -249,6 +254,7 @@ decide: [o]nce, [s]ession, [d]eny";
         assert_eq!(json["id"], "ab12cd34");
         assert_eq!(json["destructive"], true);
         assert_eq!(json["expires_at_ms"], 61_000);
+        assert_eq!(json["fields"], serde_json::json!(["/body"]));
         let settled = Event::Settled(bulkhead_proto::v1::ApprovalSettled { id: "ab12cd34".into(), outcome: "timed out".into() });
         let json = serde_json::to_value(EventJson::from_event(&settled)).expect("serializes");
         assert_eq!(json, serde_json::json!({"event": "settled", "id": "ab12cd34", "outcome": "timed out"}));

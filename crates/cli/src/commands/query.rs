@@ -84,15 +84,32 @@ fn print_progress(output: &Output, event: &Event) -> Result<()> {
             "step {} ({}) failed: {}",
             step.id, step.app, step.error
         )),
-        Event::ApprovalNeeded(flow) => {
-            let verdict = if flow.allowed {
-                "allowed".to_string()
-            } else {
-                format!("denied: {}", flow.reason)
+        Event::ApprovalNeeded(flow) => output.print_stderr(&format!(
+            "approval needed: request {} for data from {} into {}/{} in step {} ({}) with {}; \
+             decide with `bulkhead approve {} --once` or `bulkhead deny {}`",
+            flow.request_id,
+            flow.source_app,
+            flow.target_app,
+            flow.tool,
+            flow.step_id,
+            fields_text(&flow.fields),
+            flow.arguments_json,
+            flow.request_id,
+            flow.request_id
+        )),
+        Event::FlowDecided(flow) => {
+            let verdict = match (flow.allowed, flow.withheld) {
+                (true, _) => format!("allowed by {}", flow.by),
+                (false, true) => format!("withheld, the step goes on without it: {}", flow.reason),
+                (false, false) => format!("denied: {}", flow.reason),
             };
             output.print_stderr(&format!(
-                "flow {} -> {}/{} in step {} with {}: {verdict}",
-                flow.source_app, flow.target_app, flow.tool, flow.step_id, flow.arguments_json
+                "flow {} -> {}/{} in step {} ({}): {verdict}",
+                flow.source_app,
+                flow.target_app,
+                flow.tool,
+                flow.step_id,
+                fields_text(&flow.fields)
             ));
         }
         Event::Answer(answer) => output.print_text(&answer.text)?,
@@ -125,9 +142,16 @@ fn event_json(event: &Event) -> Value {
                                             "output": step.output, "error": step.error, "elapsed_ms": step.elapsed_ms})
         }
         Event::ApprovalNeeded(flow) => {
-            json!({"event": "approval_needed", "step_id": flow.step_id, "source_app": flow.source_app,
-                                              "target_app": flow.target_app, "tool": flow.tool, "arguments_json": flow.arguments_json,
-                                              "allowed": flow.allowed, "reason": flow.reason})
+            json!({"event": "approval_needed", "step_id": flow.step_id, "request_id": flow.request_id,
+                   "source_app": flow.source_app, "target_app": flow.target_app, "tool": flow.tool,
+                   "arguments_json": flow.arguments_json, "fields": flow.fields, "reason": flow.reason,
+                   "expires_at_ms": flow.expires_at_ms})
+        }
+        Event::FlowDecided(flow) => {
+            json!({"event": "flow_decided", "step_id": flow.step_id, "source_app": flow.source_app,
+                   "target_app": flow.target_app, "tool": flow.tool, "arguments_json": flow.arguments_json,
+                   "fields": flow.fields, "allowed": flow.allowed, "by": flow.by, "reason": flow.reason,
+                   "withheld": flow.withheld})
         }
         Event::Answer(answer) => {
             json!({"event": "answer", "text": answer.text, "llm_calls": answer.llm_calls})
@@ -135,6 +159,15 @@ fn event_json(event: &Event) -> Value {
         Event::Error(error) => {
             json!({"event": "error", "code": error.code, "message": error.message})
         }
+    }
+}
+
+/// Names the fields that carry the data, or says that the flow concerns the whole session.
+fn fields_text(fields: &[String]) -> String {
+    if fields.is_empty() {
+        "no single field".to_string()
+    } else {
+        format!("fields {}", fields.join(", "))
     }
 }
 

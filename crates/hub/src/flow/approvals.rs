@@ -53,6 +53,9 @@ pub struct Request {
     pub reason: String,
     /// The call's arguments as JSON text with whitespace collapsed.
     pub arguments: String,
+    /// The argument fields that carry the source app's data, as JSON Pointers. Empty when the
+    /// rule concerns the session as a whole.
+    pub fields: Vec<String>,
     pub destructive: bool,
     pub requested_at_ms: u64,
     pub expires_at_ms: u64,
@@ -142,14 +145,14 @@ impl Approvals {
     }
 
     /// Adds a pending request, sends it to the approvers that may decide it, and returns the
-    /// receiver of its decision.
-    pub fn open(&self, request: Request) -> oneshot::Receiver<Answer> {
+    /// receiver of its decision with the shared request.
+    pub fn open(&self, request: Request) -> (oneshot::Receiver<Answer>, Arc<Request>) {
         let (answer, receiver) = oneshot::channel();
         let request = Arc::new(request);
         let mut state = self.state();
         state.pending.push(Entry { request: request.clone(), answer });
         publish(&mut state, &request.principal, Event::Requested(request.clone()));
-        receiver
+        (receiver, request)
     }
 
     /// Removes the pending request `id` for `approver` to decide, after `check` accepts the

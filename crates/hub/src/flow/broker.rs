@@ -18,7 +18,7 @@ use super::decision::matching_rule;
 pub use super::decision::{AllowRule, Decision};
 use super::grants::{now_ms, FlowKey, Grant, GrantError, GrantStore, Scope};
 use super::guard::{collapse_whitespace, Flow};
-use super::{may_act_for, Caller, FlowConfig};
+use super::{may_act_for, Caller, FlowConfig, FlowNotice, FlowNotices};
 use crate::audit::{fields, AuditError, AuditLog};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,10 @@ pub struct FlowCall<'a> {
     pub tool: &'a str,
     pub destructive: bool,
     pub arguments_json: &'a str,
+    /// The argument fields that carry the source's data, as JSON Pointers.
+    pub fields: &'a [String],
+    /// Told when the flow becomes a pending request, so that a query can report it.
+    pub notices: Option<&'a FlowNotices>,
 }
 
 impl FlowCall<'_> {
@@ -112,6 +116,7 @@ impl Broker {
             rule: call.flow.rule,
             reason: call.flow.rule.explain(&call.flow.source),
             arguments: collapse_whitespace(call.arguments_json),
+            fields: call.fields.to_vec(),
             destructive: call.destructive,
             requested_at_ms,
             expires_at_ms: requested_at_ms.saturating_add(timeout_ms),
@@ -120,7 +125,11 @@ impl Broker {
         self.audit.record("approval_request", self.request_fields(&request, call.arguments_json)).await?;
         tracing::info!(request = %id, principal = %request.principal, source = %request.source,
             target = %request.target, tool = %request.tool, "approval requested");
-        let mut receiver = self.approvals.open(request);
+        let (mut receiver, opened) = self.approvals.open(request);
+        if let Some(notices) = call.notices {
+            // A query that stopped listening still gets its decision.
+            let _ = notices.send(FlowNotice::Pending(opened));
+        }
         let _pending = PendingGuard { approvals: &self.approvals, audit: &self.audit, id: id.clone() };
 
         let answer = match tokio::time::timeout(self.timeout, &mut receiver).await {
@@ -246,6 +255,7 @@ impl Broker {
             ("target", Value::from(request.target.as_str())),
             ("tool", Value::from(request.tool.as_str())),
             ("rule", Value::from(request.rule.as_str())),
+            ("fields", Value::from(request.fields.clone())),
             ("arguments", self.audit.arguments(arguments_json)),
         ])
     }

@@ -142,6 +142,52 @@ pub fn argument_text(arguments_json: &str) -> String {
     }
 }
 
+/// Returns the argument fields, as JSON Pointers such as "/notes", whose text repeats at least
+/// [`MIN_VERBATIM_CHARS`] characters of a result from `source`. Arguments that are not a JSON
+/// document count as one field, "".
+pub fn verbatim_fields(session: &[Provenance], source: &str, arguments_json: &str) -> Vec<String> {
+    let results: Vec<&Provenance> = session.iter().filter(|result| result.app == source).collect();
+    let carries = |text: &str| {
+        let text = collapse_whitespace(text);
+        let windows = windows(&text);
+        !windows.is_empty() && results.iter().any(|result| shares_window(&result.text, &windows))
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments_json) else {
+        return if carries(arguments_json) { vec![String::new()] } else { Vec::new() };
+    };
+    let mut found = Vec::new();
+    for (pointer, text) in string_leaves(&value) {
+        if carries(text) {
+            found.push(pointer);
+        }
+    }
+    found
+}
+
+/// Lists every string of a JSON value with its JSON Pointer, object keys in sorted order.
+pub fn string_leaves(value: &serde_json::Value) -> Vec<(String, &str)> {
+    fn walk<'a>(value: &'a serde_json::Value, pointer: String, out: &mut Vec<(String, &'a str)>) {
+        match value {
+            serde_json::Value::String(text) => out.push((pointer, text)),
+            serde_json::Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, format!("{pointer}/{index}"), out);
+                }
+            }
+            serde_json::Value::Object(object) => {
+                for (key, item) in object {
+                    let escaped = key.replace('~', "~0").replace('/', "~1");
+                    walk(item, format!("{pointer}/{escaped}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, String::new(), &mut out);
+    out
+}
+
 /// Collects every run of [`MIN_VERBATIM_CHARS`] characters in `text`.
 fn windows(text: &str) -> HashSet<&str> {
     runs(text).collect()
@@ -252,6 +298,18 @@ mod tests {
             check(FlowRules::default(), &session, target(true), arguments),
             None
         );
+    }
+
+    #[test]
+    fn verbatim_fields_name_the_carrying_fields() {
+        let session = [
+            result("health", true, "Booked for: chronic migraine MARKER-41"),
+            result("notes", false, "Paris in spring is lovely"),
+        ];
+        let arguments = r#"{"to": "Paris", "notes": ["ok", "chronic migraine MARKER-41"], "a/b": "Paris in spring is lovely"}"#;
+        assert_eq!(verbatim_fields(&session, "health", arguments), vec!["/notes/1".to_string()]);
+        assert_eq!(verbatim_fields(&session, "notes", arguments), vec!["/a~1b".to_string()]);
+        assert!(verbatim_fields(&session, "mail", arguments).is_empty());
     }
 
     #[test]

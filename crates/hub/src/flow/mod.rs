@@ -8,7 +8,10 @@ pub mod grants;
 pub mod guard;
 pub mod sessions;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 pub use broker::{AllowRule, Broker, Decision};
 pub use guard::{FlowRules, Rule};
@@ -34,6 +37,38 @@ impl Default for FlowConfig {
             approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
         }
     }
+}
+
+/// What the hub tells a query while it decides the flows of one of its transfers or calls.
+#[derive(Debug)]
+pub enum FlowNotice {
+    /// The flow waits for a live approver. Sent before the wait begins.
+    Pending(Arc<approvals::Request>),
+    /// The flow was decided.
+    Decided(FlowReport),
+}
+
+/// The channel of [`FlowNotice`]s.
+pub type FlowNotices = mpsc::UnboundedSender<FlowNotice>;
+
+/// One decided flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowReport {
+    pub source: String,
+    pub target: String,
+    pub tool: String,
+    pub rule: Rule,
+    /// The arguments the decision was about.
+    pub arguments: String,
+    /// The argument fields that carry the source's data, as JSON Pointers.
+    pub fields: Vec<String>,
+    pub allowed: bool,
+    /// What decided: a grant, a rule, an approver, "no approver" or "timed out".
+    pub by: String,
+    /// Why the flow was denied and what to do about it. Empty when it was allowed.
+    pub reason: String,
+    /// Whether the denied data was emptied from its fields and the call went ahead without it.
+    pub withheld: bool,
 }
 
 /// Who makes a call, and in which session.

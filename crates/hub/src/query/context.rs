@@ -16,6 +16,8 @@ use super::prompt;
 use super::run::INSTRUCTION_LABEL;
 use super::QueryRun;
 use crate::error::HubError;
+use crate::flow::guard::string_leaves;
+use crate::hub::Carried;
 use crate::registry::AppEntry;
 use crate::service::result_text;
 
@@ -141,7 +143,8 @@ async fn request_app(
                 return "error: request_app \"arguments\" must be a JSON object".to_string();
             }
             let payload = tool_arguments.to_string();
-            if let Err(error) = run.transfer(step, target, tool, &payload, std::slice::from_ref(&from_name)).await {
+            let carried = whole(&from_name, &tool_arguments);
+            if let Err(error) = run.transfer(step, target, tool, &payload, &carried, false).await {
                 return format!("denied: {error}");
             }
             (format!("{target}/{tool}"), Ok(call_text(run, target, tool, payload).await))
@@ -151,8 +154,9 @@ async fn request_app(
                 let error = HubError::QueryLimit { what: "nested app contexts", limit: run.limits.max_depth, key: "max_depth" };
                 return format!("error: {error}");
             }
-            let payload = json!({ "instruction": text }).to_string();
-            if let Err(error) = run.transfer(step, target, INSTRUCTION_LABEL, &payload, std::slice::from_ref(&from_name)).await {
+            let payload = json!({ "instruction": text });
+            let carried = whole(&from_name, &payload);
+            if let Err(error) = run.transfer(step, target, INSTRUCTION_LABEL, &payload.to_string(), &carried, false).await {
                 return format!("denied: {error}");
             }
             let nested = Box::pin(run_context(run, step, &entry, text, depth + 1)).await;
@@ -167,13 +171,17 @@ async fn request_app(
     if target == from_name {
         return text;
     }
-    let payload = json!({ "result": text }).to_string();
+    let payload = json!({ "result": text });
     let back = format!("(result of {label})");
-    if let Err(error) = run
-        .transfer(step, &from_name, &back, &payload, &[target.to_string()])
-        .await
-    {
+    let carried = whole(target, &payload);
+    if let Err(error) = run.transfer(step, &from_name, &back, &payload.to_string(), &carried, false).await {
         return format!("withheld: {error}");
     }
     text
+}
+
+/// Marks every string of a payload as data of `app`: all that a context writes comes from its app.
+fn whole(app: &str, payload: &Value) -> Vec<Carried> {
+    let fields = string_leaves(payload).into_iter().map(|(pointer, _)| pointer).collect();
+    vec![Carried { app: app.to_string(), fields }]
 }

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod context;
+mod flows;
 mod memory;
 mod plan;
 mod prompt;
@@ -20,7 +21,7 @@ use bulkhead_llm::lexical::LexicalBackend;
 use bulkhead_llm::openai::{OpenAiBackend, OpenAiSettings};
 use bulkhead_llm::{ChatBackend, ChatReply, ChatRequest, LlmError, Message};
 use bulkhead_proto::v1::query_event::Event;
-use bulkhead_proto::v1::{ApprovalNeeded, QueryEvent};
+use bulkhead_proto::v1::QueryEvent;
 use tokio::sync::mpsc;
 use tonic::Status;
 
@@ -280,45 +281,5 @@ impl QueryRun {
             .events
             .send(Ok(QueryEvent { event: Some(event) }))
             .await;
-    }
-
-    /// Asks for a decision on data that moves from `sources` into `target`, and reports it as an
-    /// approval event with the full arguments.
-    // TODO: with a live approver, send the event before `check_transfer` waits for the decision,
-    // so that the client sees what it is asked about. Until then the static rules decide at once.
-    async fn transfer(
-        &self,
-        step: &str,
-        target: &str,
-        label: &str,
-        payload_json: &str,
-        sources: &[String],
-    ) -> Result<(), HubError> {
-        let decided = self
-            .hub
-            .check_transfer(&self.caller, target, label, payload_json, sources)
-            .await;
-        let source = sources
-            .iter()
-            .find(|source| *source != target)
-            .cloned()
-            .unwrap_or_default();
-        if !source.is_empty() {
-            let event = ApprovalNeeded {
-                step_id: step.to_string(),
-                source_app: source,
-                target_app: target.to_string(),
-                tool: label.to_string(),
-                arguments_json: payload_json.to_string(),
-                allowed: decided.is_ok(),
-                reason: decided
-                    .as_ref()
-                    .err()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            };
-            self.emit(Event::ApprovalNeeded(event)).await;
-        }
-        decided
     }
 }

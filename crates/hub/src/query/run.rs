@@ -15,6 +15,8 @@ use super::memory::{QueryRecord, StepRecord};
 use super::plan::{memory_reference, Action, Plan, Step};
 use super::{context, QueryRun};
 use crate::error::HubError;
+use crate::flow::guard;
+use crate::hub::Carried;
 use crate::service::result_text;
 
 /// The label of an instruction step in flow decisions, audit records and memory.
@@ -30,6 +32,7 @@ pub struct StepResult {
 }
 
 /// An output a step uses, with the app it came from.
+#[derive(Debug, Clone)]
 struct Input {
     reference: String,
     app: String,
@@ -215,15 +218,27 @@ async fn run_step(
     }
 }
 
-/// Returns the apps other than `app` that the inputs came from, each once.
-fn sources(app: &str, inputs: &[Input]) -> Vec<String> {
-    let mut sources: Vec<String> = Vec::new();
-    for input in inputs {
-        if input.app != app && !sources.contains(&input.app) {
-            sources.push(input.app.clone());
+/// Returns, for each app other than `app` whose output a tool step's arguments use, the argument
+/// fields that its outputs fill.
+fn carried_arguments(app: &str, template: &Value, inputs: &[Input]) -> Vec<Carried> {
+    let leaves = guard::string_leaves(template);
+    let mut carried: Vec<Carried> = Vec::new();
+    for input in inputs.iter().filter(|input| input.app != app) {
+        let fields = leaves
+            .iter()
+            .filter(|(_, text)| mentions(text, &input.reference))
+            .map(|(pointer, _)| pointer.clone());
+        match carried.iter_mut().find(|entry| entry.app == input.app) {
+            Some(entry) => entry.fields.extend(fields.filter(|field| !entry.fields.contains(field)).collect::<Vec<_>>()),
+            None => carried.push(Carried { app: input.app.clone(), fields: fields.collect() }),
         }
     }
-    sources
+    carried.retain(|entry| !entry.fields.is_empty());
+    carried
+}
+
+fn mentions(text: &str, reference: &str) -> bool {
+    text.contains(&format!("{{{{{reference}}}}}")) || text.contains(&format!("{{{{ {reference} }}}}"))
 }
 
 async fn tool_step(
@@ -233,19 +248,14 @@ async fn tool_step(
     arguments: &Value,
     inputs: &[Input],
 ) -> Result<(bool, String), HubError> {
+    let carried = carried_arguments(&step.app, arguments, inputs);
     let arguments_json = fill_value(arguments, inputs).to_string();
-    let sources = sources(&step.app, inputs);
-    if !sources.is_empty() {
-        run.transfer(&step.id, &step.app, tool, &arguments_json, &sources)
-            .await?;
-    }
-    let outcome = run
-        .hub
-        .call_tool(&run.caller, &step.app, tool, arguments_json)
-        .await?;
+    let outcome = run.call(&step.id, &step.app, tool, arguments_json, &carried).await?;
     Ok((!outcome.is_error, result_text(&outcome.result_json)))
 }
 
+/// Runs an instruction step in its app's context. The inputs travel to the hub's flow check as
+/// fields of their own, "/inputs/REFERENCE", so that a denied one is withheld alone.
 async fn instruction_step(
     run: &Arc<QueryRun>,
     catalog: &Catalog,
@@ -257,25 +267,34 @@ async fn instruction_step(
         Some(app) => app.entry.clone(),
         None => run.hub.app(&step.app).await?,
     };
-    let placed = super::plan::placeholders_in(text);
+    let mut carried: Vec<Carried> = Vec::new();
+    for input in inputs.iter().filter(|input| input.app != step.app) {
+        let field = format!("/inputs/{}", input.reference.replace('~', "~0").replace('/', "~1"));
+        match carried.iter_mut().find(|entry| entry.app == input.app) {
+            Some(entry) => entry.fields.push(field),
+            None => carried.push(Carried { app: input.app.clone(), fields: vec![field] }),
+        }
+    }
+    let mut text = text.to_string();
+    let mut inputs: Vec<Input> = inputs.to_vec();
+    if !carried.is_empty() {
+        let given: serde_json::Map<String, Value> =
+            inputs.iter().map(|input| (input.reference.clone(), Value::from(input.text.as_str()))).collect();
+        let payload = serde_json::json!({ "instruction": text, "inputs": given }).to_string();
+        let passed = run.transfer(&step.id, &step.app, INSTRUCTION_LABEL, &payload, &carried, true).await?;
+        let passed: Value = serde_json::from_str(&passed).map_err(|error| HubError::InvalidQuery(error.to_string()))?;
+        text = passed["instruction"].as_str().unwrap_or_default().to_string();
+        for input in &mut inputs {
+            input.text = passed["inputs"][&input.reference].as_str().unwrap_or_default().to_string();
+        }
+    }
+    let placed = super::plan::placeholders_in(&text);
     let extra: Vec<(String, String, String)> = inputs
         .iter()
         .filter(|input| !placed.contains(&input.reference))
-        .map(|input| {
-            (
-                input.reference.clone(),
-                input.app.clone(),
-                input.text.clone(),
-            )
-        })
+        .map(|input| (input.reference.clone(), input.app.clone(), input.text.clone()))
         .collect();
-    let instruction = super::prompt::context_user(&fill_text(text, inputs), &extra);
-    let sources = sources(&step.app, inputs);
-    if !sources.is_empty() {
-        let payload = serde_json::json!({ "instruction": instruction }).to_string();
-        run.transfer(&step.id, &step.app, INSTRUCTION_LABEL, &payload, &sources)
-            .await?;
-    }
+    let instruction = super::prompt::context_user(&fill_text(&text, &inputs), &extra);
     let output = context::run_context(run, &step.id, &entry, &instruction, 1).await?;
     Ok((true, output))
 }

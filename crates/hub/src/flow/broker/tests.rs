@@ -37,6 +37,8 @@ fn flow_call<'a>(caller: &'a Caller, flow: &'a Flow, destructive: bool) -> FlowC
         tool: "create_pr",
         destructive,
         arguments_json: "{\"body\":  \"a\n\n b\"}",
+        fields: &[],
+        notices: None,
     }
 }
 
