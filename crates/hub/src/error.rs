@@ -7,6 +7,18 @@ use crate::flow::broker::BrokerError;
 use crate::flow::grants::GrantError;
 use crate::catalog::CatalogError;
 
+/// A flow into a call that was denied. `decision` is the reason for the denial and the next step
+/// for the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, and {decision}")]
+pub struct FlowDenial {
+    pub source_app: String,
+    pub target: String,
+    pub tool: String,
+    pub reason: String,
+    pub decision: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error("app {0:?} not found; list the registered apps with `bulkhead apps list`")]
@@ -31,10 +43,8 @@ pub enum HubError {
     CallFailed { app: String, tool: String, reason: String },
     #[error("the hub is shutting down")]
     ShuttingDown,
-    /// `decision` is the reason for the denial and the next step for the caller. `fields` are the
-    /// argument fields that carry the source's data, as JSON Pointers.
-    #[error("call to {target}/{tool} denied: data from app {source_app:?} may flow into it because {reason}, and {decision}")]
-    FlowDenied { source_app: String, target: String, tool: String, reason: String, decision: String, fields: Vec<String> },
+    #[error("{0}")]
+    FlowDenied(Box<FlowDenial>),
     #[error("cannot name the caller: {0}; the hub rejects callers it cannot name, so connect over its Unix socket or TCP")]
     UnknownPeer(&'static str),
     #[error("{0}; the hub rejects calls it cannot record")]
@@ -78,7 +88,7 @@ impl HubError {
             HubError::CallFailed { .. } => Code::Unknown,
             HubError::Store { .. } => Code::Internal,
             HubError::Audit(_) => Code::Unavailable,
-            HubError::FlowDenied { .. } | HubError::UnknownPeer(_) => Code::PermissionDenied,
+            HubError::FlowDenied(_) | HubError::UnknownPeer(_) => Code::PermissionDenied,
             HubError::Broker(error) => broker_code(error),
             HubError::Catalog(error) => match error {
                 CatalogError::ToolNotFound { .. } => Code::NotFound,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Hub;
 use crate::audit::fields;
-use crate::error::HubError;
+use crate::error::{FlowDenial, HubError};
 use crate::flow::broker::FlowCall;
 use crate::flow::{guard, Caller, FlowNotice, FlowNotices, FlowReport};
 use crate::registry::AppEntry;
@@ -19,7 +19,7 @@ pub struct Carried {
     pub fields: Vec<String>,
 }
 
-/// How the hub checks the flows of a call or transfer made on behalf of a query.
+/// The flow-check settings of a call or transfer made on behalf of a query.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FlowOptions<'a> {
     /// Data of other apps that the hub placed in the arguments. Each is a flow of its own.
@@ -28,11 +28,11 @@ pub struct FlowOptions<'a> {
     /// call go ahead without the data, instead of failing it. A flow of the confidential rule
     /// concerns the whole session, so it is never withheld.
     pub withhold: bool,
-    /// Where to report pending requests and decisions.
+    /// The channel that hears of pending requests and decisions.
     pub notices: Option<&'a FlowNotices>,
 }
 
-/// What one flow check found.
+/// The outcome of one flow check.
 enum Checked {
     /// No flow needs a decision.
     Clear,
@@ -47,8 +47,8 @@ impl Hub {
     /// request_app result, may flow into `app`. `label` names the transfer in the audit log and in
     /// rules, such as "(instruction)". Each source app in `options.carried` other than `app` is a
     /// flow, and so is any flow the guard finds. A denial ends the check with
-    /// [`HubError::FlowDenied`], which names the fields that carry the data, unless it may be
-    /// withheld: then the payload with those fields emptied is returned.
+    /// [`HubError::FlowDenied`] unless it may be withheld: then the payload with the fields that
+    /// carry the data emptied is returned.
     pub(crate) async fn check_transfer(
         &self,
         caller: &Caller,
@@ -84,12 +84,12 @@ impl Hub {
         arguments_json: &str,
         options: FlowOptions<'_>,
     ) -> Result<Option<String>, HubError> {
-        let mut open = Open { carried: options.carried.to_vec(), cleared: Vec::new() };
+        let mut open = Open { carried: options.carried.to_vec(), cleared: Vec::new(), options };
         let mut withheld: Option<String> = None;
         // Each round clears a source app or removes its data from the arguments, so the loop ends.
         loop {
             let current = withheld.as_deref().unwrap_or(arguments_json);
-            match self.check_flow(caller, call, entry, tool, current, &open, options).await? {
+            match self.check_flow(caller, call, entry, tool, current, &open).await? {
                 Checked::Clear => return Ok(withheld),
                 Checked::Allowed(source) => open.cleared.push(source),
                 Checked::Withhold { source, fields } => {
@@ -109,9 +109,9 @@ impl Hub {
         entry: &AppEntry,
         tool: &str,
         arguments_json: &str,
-        open: &Open,
-        options: FlowOptions<'_>,
+        open: &Open<'_>,
     ) -> Result<Checked, HubError> {
+        let options = open.options;
         let manifest = &entry.manifest;
         let is_open = |app: &str| app != manifest.name && !open.cleared.iter().any(|done| done == app);
         let mut session = self.sessions.provenance(&caller.principal, &caller.session).await;
@@ -157,67 +157,74 @@ impl Hub {
             && flow.rule != guard::Rule::Confidential
             && !carrying.is_empty()
             && carrying.iter().all(|field| !field.is_empty());
-        let record = fields([
-            ("call", Value::from(call)),
-            ("principal", Value::from(caller.principal.as_str())),
-            ("session", Value::from(caller.session.as_str())),
-            ("source", Value::from(flow.source.as_str())),
-            ("target", Value::from(manifest.name.as_str())),
-            ("tool", Value::from(tool)),
-            ("rule", Value::from(flow.rule.as_str())),
-            ("fields", Value::from(carrying.clone())),
-            ("decision", Value::from(if decision.allowed() { "allow" } else { "deny" })),
-            ("withheld", Value::from(withheld)),
-            ("by", Value::from(decision.by())),
-            ("request", Value::from(decision.request())),
-        ]);
-        self.audit.record("flow_decision", record).await?;
-        tracing::info!(
-            source = %flow.source,
-            target = %manifest.name,
-            tool,
-            rule = flow.rule.as_str(),
-            by = %decision.by(),
-            allowed = decision.allowed(),
+        let report = FlowReport {
+            source: flow.source.clone(),
+            target: manifest.name.clone(),
+            tool: tool.to_string(),
+            rule: flow.rule,
+            arguments: arguments_json.to_string(),
+            fields: carrying,
+            allowed: decision.allowed(),
+            by: decision.by(),
+            reason: decision
+                .denial()
+                .map(|denial| format!("{}, and {denial}", flow.rule.explain(&flow.source)))
+                .unwrap_or_default(),
             withheld,
-            "flow decided"
-        );
-        let denial = decision.denial();
+        };
+        self.record_decision(caller, call, &report, decision.request()).await?;
         if let Some(notices) = options.notices {
-            let report = FlowReport {
-                source: flow.source.clone(),
-                target: manifest.name.clone(),
-                tool: tool.to_string(),
-                rule: flow.rule,
-                arguments: arguments_json.to_string(),
-                fields: carrying.clone(),
-                allowed: decision.allowed(),
-                by: decision.by(),
-                reason: denial.clone().map(|denial| format!("{}, and {denial}", flow.rule.explain(&flow.source))).unwrap_or_default(),
-                withheld,
-            };
-            let _ = notices.send(FlowNotice::Decided(report));
+            let _ = notices.send(FlowNotice::Decided(report.clone()));
         }
-        let Some(denial) = denial else { return Ok(Checked::Allowed(flow.source)) };
+        let Some(denial) = decision.denial() else { return Ok(Checked::Allowed(flow.source)) };
         if withheld {
-            return Ok(Checked::Withhold { source: flow.source, fields: carrying });
+            return Ok(Checked::Withhold { source: flow.source, fields: report.fields });
         }
-        Err(HubError::FlowDenied {
+        Err(HubError::FlowDenied(Box::new(FlowDenial {
             source_app: flow.source.clone(),
             target: manifest.name.clone(),
             tool: tool.to_string(),
             reason: flow.rule.explain(&flow.source),
             decision: denial,
-            fields: carrying,
-        })
+        })))
+    }
+
+    /// Writes a flow decision to the audit log, durably, before it takes effect.
+    async fn record_decision(&self, caller: &Caller, call: u64, report: &FlowReport, request: &str) -> Result<(), HubError> {
+        let record = fields([
+            ("call", Value::from(call)),
+            ("principal", Value::from(caller.principal.as_str())),
+            ("session", Value::from(caller.session.as_str())),
+            ("source", Value::from(report.source.as_str())),
+            ("target", Value::from(report.target.as_str())),
+            ("tool", Value::from(report.tool.as_str())),
+            ("rule", Value::from(report.rule.as_str())),
+            ("fields", Value::from(report.fields.clone())),
+            ("decision", Value::from(if report.allowed { "allow" } else { "deny" })),
+            ("withheld", Value::from(report.withheld)),
+            ("by", Value::from(report.by.as_str())),
+            ("request", Value::from(request)),
+        ]);
+        self.audit.record("flow_decision", record).await?;
+        tracing::info!(
+            source = %report.source,
+            target = %report.target,
+            tool = %report.tool,
+            rule = report.rule.as_str(),
+            by = %report.by,
+            allowed = report.allowed,
+            withheld = report.withheld,
+            "flow decided"
+        );
+        Ok(())
     }
 }
-
 /// The sources a flow check may still find: the data the hub placed that was not withheld, and
 /// the sources not yet allowed.
-struct Open {
+struct Open<'a> {
     carried: Vec<Carried>,
     cleared: Vec<String>,
+    options: FlowOptions<'a>,
 }
 
 /// Returns the arguments with each field that a JSON Pointer in `fields` names set to "".
