@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
 
 import manifests
+from approver import Approver
 from grpc_client import agent, hub_pb2, open_channel, operator
 from scripted_llm import PLANNER, ScriptedLLM, call, context, last_tool_result, prompt_text
 
@@ -247,6 +249,36 @@ def test_request_app_allowed_by_static_rules(hub, llm):
     assert list(decided[1].fields) == ["/result"]
     assert QUICK_FARE in decided[1].arguments_json
     assert "quick_ride" in spoke_apps(bulkhead)
+
+
+def test_request_app_approved_live(hub, llm):
+    """A live approver sees the request_app call with its full arguments before quick_ride runs,
+    then the result's way back into metro_hail's context, and approves both once."""
+    collaboration_script(llm)
+    bulkhead = start_hub(hub, llm)
+    session = str(uuid.uuid4())
+
+    with Approver(bulkhead) as approver, ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(run_query, bulkhead, "Compare metro_hail with quick_ride", session, ("metro_hail",))
+        call_request = approver.next_event("request")
+        assert (call_request["source_app"], call_request["target_app"], call_request["tool"]) == ("metro_hail", "quick_ride", "estimate")
+        assert json.loads(call_request["arguments"]) == TRIP
+        assert "quick_ride" not in spoke_apps(bulkhead), "the target waits for the decision"
+        code, _, err = bulkhead.cli("approve", call_request["id"], "--once")
+        assert code == 0, err
+        result_request = approver.next_event("request")
+        assert (result_request["source_app"], result_request["target_app"]) == ("quick_ride", "metro_hail")
+        assert result_request["fields"] == ["/result"]
+        assert QUICK_FARE in result_request["arguments"]
+        code, _, err = bulkhead.cli("approve", result_request["id"], "--once")
+        assert code == 0, err
+        events, error = running.result(timeout=120)
+
+    assert error is None, error
+    assert answer_of(events) == f"quick_ride says: {QUICK_FARE}"
+    needed = of_kind(events, "approval_needed")
+    assert [n.request_id for n in needed] == [call_request["id"], result_request["id"]]
+    assert [d.by for d in of_kind(events, "flow_decided")] == ["approver uid:0 (once)"] * 2
 
 
 def test_nesting_depth_is_limited(hub, llm):
