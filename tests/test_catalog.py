@@ -216,6 +216,13 @@ def test_arguments_are_checked_against_the_pinned_schema(hub, catalog_dir):
     assert "invalid arguments for echo/echo" in err
     assert "argument /text" in err
 
+    # Every rejected call is in the audit log with its reason, and only the good call reached the app.
+    rejected = [record["fields"] for record in audit_records(bulkhead, "call_rejected")]
+    assert [(r["app"], r["tool"]) for r in rejected] == [("echo", "echo")] * 3 + [("echo", "shout"), ("echo", "echo")]
+    assert 'argument /text: 5 is not of type "string"' in rejected[0]["reason"]
+    assert "not found" in rejected[3]["reason"]
+    assert [record["fields"]["tool"] for record in audit_records(bulkhead, "call_result")] == ["echo"]
+
 
 def test_pin_outlives_replace_and_goes_with_remove(hub, catalog_dir, tmp_path):
     bulkhead = hub({})

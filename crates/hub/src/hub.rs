@@ -78,8 +78,8 @@ impl Hub {
         self.call_tool_with(caller, app, tool, arguments_json, FlowOptions::default()).await
     }
 
-    /// Calls a tool like [`Hub::call_tool`], for a query: flows from the `options.cleared` apps
-    /// were decided before, and decisions are reported to `options.notices`.
+    /// Calls a tool like [`Hub::call_tool`], for a query: the arguments carry `options.carried`,
+    /// denied fields may be withheld, and decisions are reported to `options.notices`.
     pub(crate) async fn call_tool_with(
         &self,
         caller: &Caller,
@@ -89,10 +89,23 @@ impl Hub {
         options: FlowOptions<'_>,
     ) -> Result<CallOutcome, HubError> {
         let entry = self.app(app).await?;
-        if !entry.manifest.is_exposed(tool) {
-            return Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() });
+        let checked = if entry.manifest.is_exposed(tool) {
+            self.check_catalog(&entry, tool, &arguments_json).await
+        } else {
+            Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() })
+        };
+        if let Err(error) = checked {
+            // Nothing reached the app, so the record need not be durable before the answer.
+            let record = fields([
+                ("principal", Value::from(caller.principal.as_str())),
+                ("session", Value::from(caller.session.as_str())),
+                ("app", Value::from(app)),
+                ("tool", Value::from(tool)),
+                ("reason", Value::from(error.to_string())),
+            ]);
+            self.audit.note("call_rejected", record).await;
+            return Err(error);
         }
-        self.check_catalog(&entry, tool, &arguments_json).await?;
         let call = self.audit.write(
             "call",
             fields([
