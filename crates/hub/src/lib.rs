@@ -24,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod egress;
 pub mod error;
+pub mod files;
 pub mod flow;
 pub mod hub;
 pub mod logs_service;

@@ -231,22 +231,5 @@ fn create_private_dir(path: &Path) -> Result<(), HubError> {
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HubError> {
-    replace_file(path, bytes).map_err(|source| HubError::Store { path: path.display().to_string(), source })
-}
-
-/// Writes `bytes` to `<path>.tmp`, syncs it, renames it over `path` and syncs the folder, so a
-/// crash leaves either the old or the new content.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    if let Some(parent) = path.parent() {
-        if let Ok(dir) = std::fs::File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
+    crate::files::replace_file(path, bytes).map_err(|source| HubError::Store { path: path.display().to_string(), source })
 }

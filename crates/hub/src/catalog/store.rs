@@ -104,7 +104,7 @@ impl PinStore {
         let store_error = |source| CatalogError::Store { path: path.display().to_string(), source };
         let mut text = serde_json::to_vec_pretty(record).map_err(|error| store_error(std::io::Error::other(error)))?;
         text.push(b'\n');
-        crate::registry::replace_file(&path, &text).map_err(store_error)
+        crate::files::replace_file(&path, &text).map_err(store_error)
     }
 
     /// Deletes the app's pin file. A missing file is no error.

@@ -8,7 +8,6 @@
 #[cfg(test)]
 mod tests;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -207,7 +206,7 @@ impl GrantStore {
             source: std::io::Error::other(error),
         })?;
         bytes.push(b'\n');
-        replace_file(&self.path, &bytes)
+        crate::files::replace_file(&self.path, &bytes)
             .map_err(|source| GrantError::Write { path: self.path.display().to_string(), source })
     }
 }
@@ -239,17 +238,6 @@ fn parse_file(bytes: &[u8]) -> Result<Vec<Grant>, String> {
         }
     }
     Ok(file.grants)
-}
-
-/// Replaces `path` with `bytes` atomically, so a reader or a crash finds the old file or the new
-/// one, never a mix. The new file has mode 0600.
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let folder = path.parent().unwrap_or(Path::new("."));
-    let mut temporary = tempfile::Builder::new().prefix(".grants-").tempfile_in(folder)?;
-    temporary.write_all(bytes)?;
-    temporary.as_file().sync_all()?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    std::fs::File::open(folder)?.sync_all()
 }
 
 /// Returns a random id of 8 hex digits, short enough to type in `bulkhead approve`.
