@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import subprocess
 import threading
 import uuid
 
@@ -21,6 +22,7 @@ import pytest
 import manifests
 from approver import EVENT_TIMEOUT, Approver
 from grpc_client import open_channel
+from harness import RELEASE
 from scripted_llm import PLANNER, ScriptedLLM, prompt_text
 
 from bulkhead.v1 import query_pb2, query_pb2_grpc
@@ -139,7 +141,7 @@ def wait_for_request(approver: Approver, query: QueryStream) -> tuple[dict, obje
     return request, needed
 
 
-def test_denied_flow_books_the_flight_without_the_medical_issue(hub, llm):
+def test_denied_flow_is_withheld_from_the_booking(hub, llm):
     planner_script(llm)
     bulkhead = start_hub(hub, llm)
     session = str(uuid.uuid4())
@@ -215,3 +217,37 @@ def test_unattended_flow_is_withheld(hub, llm):
     assert [message.ok for kind, message in rest if kind == "step_finished"] == [True]
     assert MARKER not in json.dumps(bookings(bulkhead, "travel"))
     assert len(bookings(bulkhead, "travel")) == 1
+
+
+def test_cli_query_prints_the_request_before_the_decision(hub, llm):
+    """`bulkhead query` prints the request to decide while the query waits."""
+    planner_script(llm)
+    bulkhead = start_hub(hub, llm)
+    session = str(uuid.uuid4())
+    book_appointment(bulkhead, session)
+
+    command = [str(RELEASE / "bulkhead"), "--socket", str(bulkhead.socket), "query", "--session", session, SECOND_QUERY]
+    with Approver(bulkhead) as approver:
+        query = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            request = approver.next_event("request")
+            progress = []
+            for line in query.stderr:
+                progress.append(line.rstrip("\n"))
+                if line.startswith("approval needed:"):
+                    break
+            assert progress and progress[-1].startswith(f"approval needed: request {request['id']} for data from health into travel/book_flight"), progress
+            assert "fields /passenger_notes, /special_assistance" in progress[-1]
+            assert f"`bulkhead deny {request['id']}`" in progress[-1]
+            code, _, err = bulkhead.cli("deny", request["id"])
+            assert code == 0, err
+            out, rest = query.communicate(timeout=60)
+        finally:
+            if query.poll() is None:
+                query.kill()
+                query.wait()
+
+    assert query.returncode == 0, rest
+    assert out.strip() == "Flight F1 to Lisbon on 2027-02-01 booked"
+    assert "flow health -> travel/book_flight in step s1 (fields /passenger_notes, /special_assistance): withheld" in rest
+    assert MARKER not in json.dumps(bookings(bulkhead, "travel"))
