@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bulkhead_llm::ChatBackend;
 use serde_json::Value;
 use tokio::sync::RwLock;
 
@@ -15,6 +16,7 @@ use crate::flow::broker::FlowCall;
 use crate::flow::grants::GrantStore;
 use crate::flow::{guard, Broker, Caller, Sessions};
 use crate::registry::{AppEntry, Problem, Registry};
+use crate::sampling::Sampler;
 use crate::supervisor::{CallOutcome, Supervisor};
 
 pub struct Hub {
@@ -25,6 +27,8 @@ pub struct Hub {
     pub catalogs: Arc<Catalogs>,
     sessions: Sessions,
     pub broker: Broker,
+    /// The chat backend of `[llm]`, shared by queries and the apps' sampling requests.
+    pub llm: Arc<dyn ChatBackend>,
     started: Instant,
 }
 
@@ -35,12 +39,14 @@ impl Hub {
         audit: Arc<AuditLog>,
         grants: GrantStore,
         catalogs: Arc<Catalogs>,
+        llm: Arc<dyn ChatBackend>,
     ) -> Arc<Hub> {
-        let supervisor = Supervisor::new(config.clone(), audit.clone(), catalogs.clone());
+        let sampler = Arc::new(Sampler::new(&config.llm, llm.clone(), audit.clone()));
+        let supervisor = Supervisor::new(config.clone(), audit.clone(), catalogs.clone(), sampler);
         let sessions = Sessions::default();
         let broker = Broker::new(&config.flow, grants, audit.clone());
         let registry = RwLock::new(registry);
-        Arc::new(Hub { config, registry, supervisor, audit, catalogs, sessions, broker, started: Instant::now() })
+        Arc::new(Hub { config, registry, supervisor, audit, catalogs, sessions, broker, llm, started: Instant::now() })
     }
 
     pub fn uptime(&self) -> std::time::Duration {
