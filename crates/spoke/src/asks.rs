@@ -26,13 +26,15 @@ pub enum AskError {
     Closed,
     #[error("the hub did not answer within {0:?}")]
     Timeout(Duration),
+    #[error("the hub sent an answer without a body; the spoke runtime and the hub are of different versions")]
+    EmptyAnswer,
 }
 
 /// The asks in flight and the queue of asks that the hub's Asks stream reads.
 pub struct Asks {
     next_id: AtomicU64,
     timeout: Duration,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Option<Answer>>>>,
     outgoing: mpsc::Sender<Result<SpokeAsk, Status>>,
     /// The queue's receiving end, until the hub opens the stream.
     stream: Mutex<Option<mpsc::Receiver<Result<SpokeAsk, Status>>>>,
@@ -73,7 +75,8 @@ impl Asks {
         let waited = tokio::time::timeout(self.timeout, answer_rx).await;
         self.pending_map().remove(&id);
         match waited {
-            Ok(Ok(answer)) => Ok(answer),
+            Ok(Ok(Some(answer))) => Ok(answer),
+            Ok(Ok(None)) => Err(AskError::EmptyAnswer),
             Ok(Err(_)) => Err(AskError::Closed),
             Err(_) => Err(AskError::Timeout(self.timeout)),
         }
@@ -81,15 +84,12 @@ impl Asks {
 
     /// Hands one answer from the hub to the ask that waits for it.
     pub fn deliver(&self, answer: AskAnswer) {
-        let waiter = self.pending_map().remove(&answer.id);
-        match (waiter, answer.answer) {
-            (Some(waiter), Some(body)) => {
-                // The asker may have timed out in the meantime, and then nobody reads the answer.
-                let _ = waiter.send(body);
-            }
-            (Some(_), None) => tracing::warn!(id = answer.id, "the hub sent an empty answer; the ask fails"),
-            (None, _) => tracing::warn!(id = answer.id, "the hub answered an ask that no longer waits"),
-        }
+        let Some(waiter) = self.pending_map().remove(&answer.id) else {
+            tracing::warn!(id = answer.id, "dropped the hub's answer to an ask that timed out or never existed");
+            return;
+        };
+        // The asker may time out between the removal and the send, and then no task reads it.
+        let _ = waiter.send(answer.answer);
     }
 
     /// Fails every ask in flight, because the hub closed its side of the stream.
@@ -97,7 +97,7 @@ impl Asks {
         self.pending_map().clear();
     }
 
-    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Answer>>> {
+    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Option<Answer>>>> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

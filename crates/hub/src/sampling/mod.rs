@@ -49,8 +49,8 @@ pub enum SamplingError {
     NoUserMessage,
     #[error("the sampling request has {bytes} bytes of text, above the maximum of {MAX_SAMPLING_BYTES}")]
     TooLarge { bytes: usize },
-    #[error("the {backend} backend cannot answer free text ({reason}); set [llm] backend = \"openai\" in hub.toml to answer sampling requests")]
-    NoTextBackend { backend: String, reason: String },
+    #[error("the {backend} backend cannot answer free text, because it only picks tools; set [llm] backend = \"openai\" in hub.toml to answer sampling requests")]
+    NoTextBackend { backend: String },
     #[error("the LLM backend failed: {0}")]
     Backend(String),
 }
@@ -116,9 +116,9 @@ impl Sampler {
             Err(error) => (error.outcome(), error.to_string()),
         };
         if outcome.is_ok() {
-            tracing::info!(app, id = ask.id, messages, "answered a sampling request");
+            tracing::info!(app, id = ask.id, messages, "sent the completion of a sampling request");
         } else {
-            tracing::warn!(app, id = ask.id, messages, outcome = result, "sampling request not answered: {reason}");
+            tracing::warn!(app, id = ask.id, messages, outcome = result, "sampling request failed: {reason}");
         }
         let record = fields([
             ("app", Value::from(app)),
@@ -144,10 +144,9 @@ impl Sampler {
         }
         let chat = convert::chat_request(request)?;
         let reply = self.backend.chat(&chat).await.map_err(|error| match error {
-            // The lexical error quotes the request's text, which an error must not carry.
-            LlmError::CannotPlan { reason, .. } => {
-                SamplingError::NoTextBackend { backend: self.backend.describe(), reason }
-            }
+            // The lexical backend's error quotes the request's text and advice about tools, which
+            // fit a query but not a sampling request.
+            LlmError::CannotPlan { .. } => SamplingError::NoTextBackend { backend: self.backend.describe() },
             other => SamplingError::Backend(other.to_string()),
         })?;
         if reply.content.trim().is_empty() {

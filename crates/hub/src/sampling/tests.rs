@@ -60,7 +60,7 @@ fn rejected(answer: &AskAnswer) -> &AskRejected {
 }
 
 #[test]
-fn chat_request_keeps_system_prompt_roles_and_max_tokens() {
+fn chat_request_keeps_app_fields() {
     let Some(Ask::Sampling(request)) = ask(1, vec![text("user", "Write"), text("assistant", "Sure"), text("user", "Now")]).ask
     else {
         unreachable!()
@@ -160,6 +160,7 @@ async fn lexical_backend_error_omits_text() {
     assert!(rejection.message.contains("lexical backend cannot answer free text"), "{}", rejection.message);
     assert!(rejection.message.contains("backend = \"openai\""), "{}", rejection.message);
     assert!(!rejection.message.contains("secret words"), "{}", rejection.message);
+    assert!(!rejection.message.contains("register an app"), "{}", rejection.message);
     assert_eq!(audit_records(&state)[0]["outcome"], "failed");
 }
 
