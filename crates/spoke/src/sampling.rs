@@ -34,8 +34,9 @@ pub async fn create_message(asks: &Asks, params: CreateMessageRequestParams) -> 
     })?;
     match answer {
         Answer::Sampling(reply) => {
+            // No stopReason: the chat backends do not report why the model stopped.
             let message = McpMessage::new(Role::Assistant, SamplingMessageContentBlock::text(reply.text));
-            Ok(CreateMessageResult::new(message, reply.model).with_stop_reason(CreateMessageResult::STOP_REASON_END_TURN))
+            Ok(CreateMessageResult::new(message, reply.model))
         }
         Answer::Rejected(rejected) => {
             let failure = AskFailure::try_from(rejected.failure).unwrap_or(AskFailure::Unspecified);
