@@ -227,3 +227,17 @@ def exposure(name: str, description: str, confidential: bool) -> str:
             "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
         }
     )
+
+
+def sampler(name: str) -> str:
+    """Return a manifest that runs tests/apps/sampler.py, an app that sends sampling requests."""
+    return render_toml(
+        {
+            "name": name,
+            "description": "Test app whose tool asks the hub's LLM for a completion.",
+            "command": str(TIME_TARGET / "bin" / "python"),
+            "args": ["/probe/sampler.py"],
+            "limits": {"memory": "256MiB", "call_timeout": "60s"},
+            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
+        }
+    )

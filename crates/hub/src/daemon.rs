@@ -65,7 +65,9 @@ pub async fn run(config: Config) -> Result<(), DaemonError> {
     let audit = AuditLog::open(state, config.audit.record_arguments)?;
     let grants = GrantStore::load(state)?;
     let catalogs = crate::catalog::Catalogs::load(state, audit.clone()).map_err(HubError::from)?;
-    let hub = Hub::new(config.clone(), registry, audit, grants, catalogs);
+    let llm = crate::query::backend(&config.llm)?;
+    tracing::info!(backend = %llm.describe(), sampling_per_minute = config.llm.sampling_per_minute, "LLM backend ready");
+    let hub = Hub::new(config.clone(), registry, audit, grants, catalogs, llm);
 
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| DaemonError::Signal("SIGTERM", e))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Signal("SIGINT", e))?;

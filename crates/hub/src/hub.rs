@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bulkhead_llm::ChatBackend;
 use serde_json::Value;
 use tokio::sync::RwLock;
 
@@ -14,6 +15,7 @@ use crate::error::HubError;
 use crate::flow::grants::GrantStore;
 use crate::flow::{Broker, Caller, Sessions};
 use crate::registry::{AppEntry, Problem, Registry};
+use crate::sampling::Sampler;
 use crate::supervisor::{CallOutcome, Supervisor};
 pub use flows::{Carried, FlowOptions};
 
@@ -27,6 +29,8 @@ pub struct Hub {
     pub catalogs: Arc<Catalogs>,
     sessions: Sessions,
     pub broker: Broker,
+    /// The chat backend of `[llm]`, shared by queries and the apps' sampling requests.
+    pub llm: Arc<dyn ChatBackend>,
     started: Instant,
 }
 
@@ -37,12 +41,14 @@ impl Hub {
         audit: Arc<AuditLog>,
         grants: GrantStore,
         catalogs: Arc<Catalogs>,
+        llm: Arc<dyn ChatBackend>,
     ) -> Arc<Hub> {
-        let supervisor = Supervisor::new(config.clone(), audit.clone(), catalogs.clone());
+        let sampler = Arc::new(Sampler::new(&config.llm, llm.clone(), audit.clone()));
+        let supervisor = Supervisor::new(config.clone(), audit.clone(), catalogs.clone(), sampler);
         let sessions = Sessions::default();
         let broker = Broker::new(&config.flow, grants, audit.clone());
         let registry = RwLock::new(registry);
-        Arc::new(Hub { config, registry, supervisor, audit, catalogs, sessions, broker, started: Instant::now() })
+        Arc::new(Hub { config, registry, supervisor, audit, catalogs, sessions, broker, llm, started: Instant::now() })
     }
 
     pub fn uptime(&self) -> std::time::Duration {

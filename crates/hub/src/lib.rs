@@ -12,6 +12,8 @@
 //! - `app_logs`, `logs_service`: the apps' captured stderr and the LogService that streams it.
 //! - `approvals_service`: the ApprovalService that approvers use to decide flows and manage grants.
 //! - `query`: natural-language queries: the planner, parallel steps, per-app LLM contexts, history.
+//! - `sampling`: the apps' MCP sampling requests, which spokes send on their ask channel and the
+//!   hub answers with the `[llm]` backend, within a per-app rate limit.
 //! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -33,6 +35,7 @@ pub mod notify;
 pub mod query;
 pub mod reconcile;
 pub mod registry;
+pub mod sampling;
 pub mod server;
 pub mod service;
 pub mod supervisor;

@@ -146,6 +146,7 @@ mod tests {
         respond(&ChatRequest {
             messages: vec![Message::system("plan"), Message::user(text)],
             tools: tools(),
+            max_tokens: None,
         })
     }
 
@@ -195,6 +196,7 @@ mod tests {
                 Message::tool_result("c", "note 1: hello"),
             ],
             tools: tools(),
+            max_tokens: None,
         };
         let reply = respond(&request).expect("answer");
         assert_eq!(reply.content, "note 1: hello");
@@ -206,6 +208,7 @@ mod tests {
         let request = ChatRequest {
             messages: vec![Message::user("anything")],
             tools: Vec::new(),
+            max_tokens: None,
         };
         let error = respond(&request).expect_err("no tools");
         assert!(error.to_string().contains("register an app"), "{error}");

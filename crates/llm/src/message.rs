@@ -99,6 +99,8 @@ pub struct ToolCall {
 pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,
+    /// The maximum number of tokens the reply may have. None leaves it to the backend.
+    pub max_tokens: Option<u32>,
 }
 
 /// The model's reply: text, tool calls, or both.

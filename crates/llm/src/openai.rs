@@ -15,7 +15,7 @@ use crate::{ChatBackend, ChatReply, ChatRequest, LlmError};
 /// Maximum length, in bytes, of a response body quoted in an error message.
 const MAX_QUOTED_BODY: usize = 300;
 /// Maximum wait between two attempts, whatever Retry-After requests.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// How to reach the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]

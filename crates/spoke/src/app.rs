@@ -7,23 +7,33 @@ use std::time::Duration;
 use bulkhead_proto::v1::StartRequest;
 use bulkhead_sandbox::seccomp::{NetworkFamilies, SeccompPolicy};
 use nix::unistd::Pid;
+use std::sync::Arc;
+
+// MCP sampling is deprecated in the 2026-07-28 protocol revision, and rmcp 3.11 marks its types so.
+// The runtime still serves it for apps written against earlier revisions.
+#[allow(deprecated)]
+use rmcp::model::{CreateMessageRequestParams, CreateMessageResult, SamplingCapability};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::{NotificationContext, RunningService};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
+use rmcp::{ClientHandler, ErrorData as McpError, RoleClient, ServiceExt};
 use tokio::sync::watch;
 
+use crate::asks::Asks;
 use crate::reaper::Reaper;
 
 /// The MCP client session with a running app.
 pub type McpClient = RunningService<RoleClient, AppEvents>;
 
-/// The MCP client handler: it sends the runtime's client info and counts the app's
-/// notifications/tools/list_changed, so that WatchCatalog can tell the hub.
+/// The MCP client handler: it sends the runtime's client info, counts the app's
+/// notifications/tools/list_changed, so that WatchCatalog can tell the hub, and forwards the app's
+/// sampling requests to the hub on the ask channel.
 pub struct AppEvents {
     info: ClientConfig,
     tools_changed: watch::Sender<u64>,
+    asks: Arc<Asks>,
 }
 
+#[allow(deprecated)]
 impl ClientHandler for AppEvents {
     fn get_info(&self) -> ClientConfig {
         self.info.clone()
@@ -32,6 +42,14 @@ impl ClientHandler for AppEvents {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         self.tools_changed.send_modify(|generation| *generation += 1);
         tracing::info!(generation = *self.tools_changed.borrow(), "the app sent tools/list_changed");
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, McpError> {
+        crate::sampling::create_message(&self.asks, params).await
     }
 }
 
@@ -53,12 +71,13 @@ pub enum AppError {
     HandshakeTimeout(Duration),
 }
 
-/// A started app: its pid inside the spoke, the MCP session with it, and the count of its
-/// tools/list_changed notifications.
+/// A started app: its pid inside the spoke, the MCP session with it, the count of its
+/// tools/list_changed notifications, and its asks to the hub.
 pub struct RunningApp {
     pub pid: Pid,
     pub client: McpClient,
     pub tools_changed: watch::Receiver<u64>,
+    pub asks: Arc<Asks>,
 }
 
 /// Spawns the app from `request` and completes the MCP initialize handshake.
@@ -115,18 +134,22 @@ pub async fn start(request: &StartRequest, reaper: &Reaper) -> Result<RunningApp
     // The std Child is dropped without waiting: the reaper owns the app's exit status.
     drop(child);
 
-    let info = ClientConfig::new(
-        ClientCapabilities::default(),
-        Implementation::new("bulkhead-spoke", env!("CARGO_PKG_VERSION")),
-    );
+    // Sampling without tools or context inclusion: the hub answers from the app's own messages.
+    let mut capabilities = ClientCapabilities::default();
+    #[allow(deprecated)]
+    {
+        capabilities.sampling = Some(SamplingCapability::default());
+    }
+    let info = ClientConfig::new(capabilities, Implementation::new("bulkhead-spoke", env!("CARGO_PKG_VERSION")));
     let (tools_changed, changes) = watch::channel(0);
-    let handler = AppEvents { info, tools_changed };
+    let asks = Arc::new(Asks::new(request.ask_timeout_ms));
+    let handler = AppEvents { info, tools_changed, asks: asks.clone() };
     let timeout = Duration::from_millis(if request.init_timeout_ms == 0 { 20_000 } else { request.init_timeout_ms });
     let client = tokio::time::timeout(timeout, handler.serve((stdout, stdin)))
         .await
         .map_err(|_| AppError::HandshakeTimeout(timeout))?
         .map_err(|error| AppError::Handshake(error.to_string()))?;
-    Ok(RunningApp { pid, client, tools_changed: changes })
+    Ok(RunningApp { pid, client, tools_changed: changes, asks })
 }
 
 fn missing_pipe() -> std::io::Error {

@@ -6,13 +6,16 @@
 //!   spoke's channel at fd 3. It clones the spoke into its namespaces and waits for it. It must never
 //!   start a tokio runtime or any other thread, because the namespace setup forks.
 //! - `serve`: the spoke runtime proper, exec'd by the launcher as PID 1 of the new namespaces. It
-//!   reaps zombies, starts the app, speaks MCP to it over stdio and serves the hub over fd 3.
+//!   reaps zombies, starts the app, speaks MCP to it over stdio and serves the hub over fd 3. The
+//!   app's sampling requests go to the hub on the Asks stream that the hub opens on fd 3.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod app;
+mod asks;
 mod egress;
 mod reaper;
 mod runtime;
+mod sampling;
 mod service;
 
 use std::io::Read;

@@ -5,16 +5,17 @@ use std::time::Duration;
 
 use bulkhead_proto::v1::spoke_service_server::SpokeService;
 use bulkhead_proto::v1::{
-    CatalogUpdate, ShutdownRequest, ShutdownResponse, SpokeCallToolRequest, SpokeCallToolResponse,
+    AskAnswer, CatalogUpdate, ShutdownRequest, SpokeAsk, ShutdownResponse, SpokeCallToolRequest, SpokeCallToolResponse,
     SpokeListToolsRequest, SpokeListToolsResponse, StartRequest, StartResponse, ToolDescriptor,
     WatchCatalogRequest,
 };
 use rmcp::model::{CallToolRequestParams, JsonObject};
 use tokio::sync::{mpsc, watch, Mutex, OnceCell};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::app::{self, McpClient};
+use crate::asks::Asks;
 use crate::reaper::{AppExit, Reaper};
 
 /// The shared handle that tonic serves.
@@ -42,6 +43,7 @@ struct StartedApp {
     tools_changed: watch::Receiver<u64>,
     /// The count of list_changed notifications before the tools/list whose catalog Start returned.
     listed_generation: u64,
+    asks: Arc<Asks>,
 }
 
 impl Spoke {
@@ -98,6 +100,7 @@ fn descriptors(tools: Vec<rmcp::model::Tool>) -> Vec<ToolDescriptor> {
 #[tonic::async_trait]
 impl SpokeService for SpokeHandle {
     type WatchCatalogStream = ReceiverStream<Result<CatalogUpdate, Status>>;
+    type AsksStream = ReceiverStream<Result<SpokeAsk, Status>>;
 
     async fn start(&self, request: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
         let request = request.into_inner();
@@ -135,6 +138,7 @@ impl SpokeService for SpokeHandle {
             client: started.client,
             tools_changed: started.tools_changed,
             listed_generation,
+            asks: started.asks,
         };
         let _ = self.app.set(Arc::new(app));
         Ok(Response::new(response))
@@ -202,6 +206,30 @@ impl SpokeService for SpokeHandle {
         let (updates, stream) = mpsc::channel(1);
         let spoke = self.clone();
         tokio::spawn(async move { spoke.send_catalog_updates(app, updates).await });
+        Ok(Response::new(ReceiverStream::new(stream)))
+    }
+
+    async fn asks(&self, request: Request<Streaming<AskAnswer>>) -> Result<Response<Self::AsksStream>, Status> {
+        let app = self.started()?;
+        let stream = app
+            .asks
+            .take_stream()
+            .ok_or_else(|| Status::already_exists("the ask channel is already open"))?;
+        let mut answers = request.into_inner();
+        let asks = app.asks.clone();
+        tokio::spawn(async move {
+            loop {
+                match answers.message().await {
+                    Ok(Some(answer)) => asks.deliver(answer),
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::warn!("the hub's answers on the ask channel failed: {}", status.message());
+                        break;
+                    }
+                }
+            }
+            asks.close();
+        });
         Ok(Response::new(ReceiverStream::new(stream)))
     }
 

@@ -33,6 +33,8 @@ pub struct LlmConfig {
     pub max_depth: u32,
     /// LLM calls one query may make, counting the planner's.
     pub max_calls: u32,
+    /// The MCP sampling requests that one app may send per minute. 0 turns sampling off.
+    pub sampling_per_minute: u32,
 }
 
 impl Default for LlmConfig {
@@ -46,6 +48,7 @@ impl Default for LlmConfig {
             retries: 2,
             max_depth: 3,
             max_calls: 16,
+            sampling_per_minute: 10,
         }
     }
 }
@@ -61,9 +64,12 @@ pub(super) struct RawLlm {
     retries: Option<i64>,
     max_depth: Option<i64>,
     max_calls: Option<i64>,
+    sampling_per_minute: Option<i64>,
 }
 
 const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The highest `sampling_per_minute`: ten requests a second from one app.
+const MAX_SAMPLING_PER_MINUTE: i64 = 600;
 
 pub(super) fn check_llm(raw: RawLlm) -> Result<LlmConfig, Invalid> {
     let defaults = LlmConfig::default();
@@ -137,6 +143,13 @@ pub(super) fn check_llm(raw: RawLlm) -> Result<LlmConfig, Invalid> {
         retries: count("llm.retries", raw.retries, defaults.retries, 0, 10)?,
         max_depth: count("llm.max_depth", raw.max_depth, defaults.max_depth, 1, 10)?,
         max_calls: count("llm.max_calls", raw.max_calls, defaults.max_calls, 1, 1000)?,
+        sampling_per_minute: count(
+            "llm.sampling_per_minute",
+            raw.sampling_per_minute,
+            defaults.sampling_per_minute,
+            0,
+            MAX_SAMPLING_PER_MINUTE,
+        )?,
     })
 }
 
@@ -154,6 +167,27 @@ mod tests {
         assert_eq!(config, LlmConfig::default());
         assert_eq!(config.max_depth, 3);
         assert_eq!(config.max_calls, 16);
+        assert_eq!(config.sampling_per_minute, 10);
+    }
+
+    #[test]
+    fn sampling_per_minute_accepts_zero_to_max() {
+        for value in [0, 1, 600] {
+            let config = check_llm(raw(&format!("sampling_per_minute = {value}"))).expect("in range");
+            assert_eq!(i64::from(config.sampling_per_minute), value);
+        }
+    }
+
+    #[test]
+    fn sampling_per_minute_out_of_range_is_named() {
+        for text in ["sampling_per_minute = -1", "sampling_per_minute = 601"] {
+            let error = check_llm(raw(text)).expect_err(text);
+            assert_eq!(error.key, "llm.sampling_per_minute", "{text}");
+            let value = text.rsplit(' ').next().expect("a value");
+            assert!(error.reason.contains(value), "{}", error.reason);
+        }
+        let error = toml::from_str::<RawLlm>("sampling_per_minute = \"ten\"").expect_err("a string");
+        assert!(error.to_string().contains("sampling_per_minute"), "{error}");
     }
 
     #[test]
@@ -179,6 +213,7 @@ mod tests {
             ("max_depth = 0", "llm.max_depth"),
             ("max_calls = 0", "llm.max_calls"),
             ("retries = 11", "llm.retries"),
+            ("sampling_per_minute = 1000", "llm.sampling_per_minute"),
             ("timeout = \"1ms\"", "llm.timeout"),
         ];
         for (text, key) in cases {

@@ -56,6 +56,7 @@ pub async fn run_context(
         let request = ChatRequest {
             messages: messages.clone(),
             tools: functions.specs.clone(),
+            max_tokens: None,
         };
         let reply = run.chat(&request).await?;
         if reply.tool_calls.is_empty() {

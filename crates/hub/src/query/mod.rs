@@ -49,11 +49,9 @@ pub struct QueryEngine {
 }
 
 impl QueryEngine {
-    /// Builds the backend that hub.toml's `[llm]` table names. The API key is read here, from the
-    /// environment variable that `api_key_env` names.
+    /// Creates the engine on the hub's `[llm]` backend.
     pub fn new(hub: Arc<Hub>) -> Result<Arc<QueryEngine>, HubError> {
-        let backend = backend(&hub.config.llm)?;
-        tracing::info!(backend = %backend.describe(), "query backend ready");
+        let backend = hub.llm.clone();
         Ok(Arc::new(QueryEngine {
             hub,
             backend,
@@ -173,7 +171,9 @@ fn code_name(code: tonic::Code) -> String {
     name
 }
 
-fn backend(config: &LlmConfig) -> Result<Arc<dyn ChatBackend>, HubError> {
+/// Builds the backend that hub.toml's `[llm]` table names. The API key is read here, from the
+/// environment variable that `api_key_env` names.
+pub fn backend(config: &LlmConfig) -> Result<Arc<dyn ChatBackend>, HubError> {
     match config.backend {
         LlmBackendKind::Lexical => Ok(Arc::new(LexicalBackend)),
         LlmBackendKind::OpenAi => {
@@ -221,6 +221,7 @@ async fn plan_query(
         let request = ChatRequest {
             messages: messages.clone(),
             tools: functions.specs.clone(),
+            max_tokens: None,
         };
         let reply = run.chat(&request).await?;
         let parsed = if reply.tool_calls.is_empty() {

@@ -190,6 +190,7 @@ async fn start_in_cgroup(
                 init_timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                 network_mode: manifest.network.mode.as_str().into(),
                 proxy_port: if has_egress { u32::from(egress::PROXY_PORT) } else { 0 },
+                ask_timeout_ms: crate::sampling::ask_timeout_ms(&config.llm),
             })
             .await
             .map_err(|status| LaunchError::Start(status.message().to_string()))?

@@ -19,7 +19,9 @@ use crate::catalog::Catalogs;
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::AppEntry;
+use crate::sampling::Sampler;
 
+pub use channel::SpokeClient;
 pub use exit::SpokeExit;
 pub use slot::{SpokeInfo, SpokeState};
 use slot::{Backoff, Slot};
@@ -34,15 +36,16 @@ pub struct Supervisor {
     config: Arc<Config>,
     audit: Arc<AuditLog>,
     catalogs: Arc<Catalogs>,
+    sampler: Arc<Sampler>,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 impl Supervisor {
-    pub fn new(config: Arc<Config>, audit: Arc<AuditLog>, catalogs: Arc<Catalogs>) -> Arc<Supervisor> {
+    pub fn new(config: Arc<Config>, audit: Arc<AuditLog>, catalogs: Arc<Catalogs>, sampler: Arc<Sampler>) -> Arc<Supervisor> {
         let (shutting_down, _) = tokio::sync::watch::channel(false);
         let slots = Mutex::new(HashMap::new());
-        let supervisor = Arc::new(Supervisor { config, audit, catalogs, slots, shutting_down });
+        let supervisor = Arc::new(Supervisor { config, audit, catalogs, sampler, slots, shutting_down });
         tokio::spawn(idle_sweeper(Arc::downgrade(&supervisor)));
         supervisor
     }
@@ -52,7 +55,9 @@ impl Supervisor {
         let backoff = Backoff { base: self.config.spokes.restart_backoff, max: self.config.spokes.restart_backoff_max };
         slots
             .entry(app.to_string())
-            .or_insert_with(|| Arc::new(Slot::new(app, backoff, self.audit.clone(), self.catalogs.clone())))
+            .or_insert_with(|| {
+                Arc::new(Slot::new(app, backoff, self.audit.clone(), self.catalogs.clone(), self.sampler.clone()))
+            })
             .clone()
     }
 

@@ -17,6 +17,7 @@ use crate::catalog::{Catalogs, Trigger};
 use crate::config::Config;
 use crate::error::HubError;
 use crate::registry::AppEntry;
+use crate::sampling::Sampler;
 
 /// How long a spoke must stay up before its crash counter resets.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
@@ -153,16 +154,18 @@ pub struct Slot {
     app: String,
     audit: Arc<AuditLog>,
     catalogs: Arc<Catalogs>,
+    sampler: Arc<Sampler>,
     backoff: Backoff,
     inner: Mutex<Inner>,
 }
 
 impl Slot {
-    pub fn new(app: &str, backoff: Backoff, audit: Arc<AuditLog>, catalogs: Arc<Catalogs>) -> Slot {
+    pub fn new(app: &str, backoff: Backoff, audit: Arc<AuditLog>, catalogs: Arc<Catalogs>, sampler: Arc<Sampler>) -> Slot {
         Slot {
             app: app.to_string(),
             audit,
             catalogs,
+            sampler,
             backoff,
             inner: Mutex::new(Inner {
                 state: SpokeState::Stopped,
@@ -233,6 +236,7 @@ impl Slot {
             return Err(HubError::SpokeStart { app: self.app.clone(), reason: error.to_string() });
         }
         tokio::spawn(super::catalog_watch::follow(Arc::clone(self), Arc::clone(&running), self.catalogs.clone()));
+        tokio::spawn(crate::sampling::follow(self.app.clone(), running.client.clone(), self.sampler.clone()));
         Ok(running)
     }
 

@@ -87,6 +87,7 @@ fn request() -> ChatRequest {
     ChatRequest {
         messages: vec![Message::user("hello")],
         tools: Vec::new(),
+        max_tokens: None,
     }
 }
 

@@ -29,6 +29,9 @@ pub fn request_body(model: &str, request: &ChatRequest) -> Value {
             .collect();
         body["tools"] = Value::from(tools);
     }
+    if let Some(max_tokens) = request.max_tokens {
+        body["max_tokens"] = Value::from(max_tokens);
+    }
     body
 }
 
@@ -218,6 +221,7 @@ mod tests {
                 description: "Fares.".into(),
                 parameters: json!({"type": "object"}),
             }],
+            max_tokens: None,
         };
         let body = request_body("m", &request);
         assert_eq!(body["model"], "m");
@@ -228,5 +232,18 @@ mod tests {
         );
         assert_eq!(body["messages"][2]["tool_call_id"], "c1");
         assert_eq!(body["messages"][2]["role"], "tool");
+        assert!(body.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn request_body_carries_max_tokens() {
+        let request = ChatRequest {
+            messages: vec![Message::user("write a haiku")],
+            tools: Vec::new(),
+            max_tokens: Some(64),
+        };
+        let body = request_body("m", &request);
+        assert_eq!(body["max_tokens"], 64);
+        assert!(body.get("tools").is_none());
     }
 }

@@ -266,6 +266,7 @@ impl Vanilla {
             let request = ChatRequest {
                 messages: messages.clone(),
                 tools: self.tools.clone(),
+                max_tokens: None,
             };
             let reply = self
                 .backend
