@@ -23,7 +23,8 @@ ALLOWED_BODY = "hello from the allowed server"
 
 
 class RecordingServer(http.server.ThreadingHTTPServer):
-    """An HTTP server on 127.0.0.1 that records every connection and request line it receives."""
+    """An HTTP server on 127.0.0.1 that records every connection, request line and Host header it
+    receives."""
 
     daemon_threads = True
 
@@ -31,6 +32,7 @@ class RecordingServer(http.server.ThreadingHTTPServer):
         self.body = body
         self.connections: list[tuple[str, int]] = []
         self.requests: list[str] = []
+        self.hosts: list[list[str]] = []
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), RecordingHandler)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -59,6 +61,7 @@ class RecordingHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         with self.server.lock:
             self.server.requests.append(self.requestline)
+            self.server.hosts.append(self.headers.get_all("Host") or [])
         body = self.server.body.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
@@ -140,6 +143,20 @@ def test_allowed_host_with_curl_and_urllib(hub, servers):
     assert by_urllib["status"] == 200, by_urllib
     assert by_urllib["body"] == ALLOWED_BODY
     assert allowed.requests == ["GET /hello HTTP/1.1", "GET /hello HTTP/1.1"], allowed.log()
+
+
+def test_forwarded_request_carries_the_checked_host(hub, servers):
+    """The proxy replaces the app's Host header with the host it checked, so a server that hosts
+    many names on one address cannot be asked for a name the allowlist never saw."""
+    allowed, _ = servers
+    bulkhead = egress_hub(hub, {"net": manifests.netprobe("net", "egress", [f"api.test:{allowed.port}"])})
+    head = f"GET http://api.test:{allowed.port}/fronted HTTP/1.1\r\nHost: other.test\r\nHost: third.test\r\n\r\n"
+
+    answer = call(bulkhead, "net", "proxy_request", head=head)
+
+    assert answer["status"] == 200, answer
+    assert allowed.requests == ["GET /fronted HTTP/1.1"], allowed.log()
+    assert allowed.hosts == [[f"api.test:{allowed.port}"]]
 
 
 def test_connect_tunnel_reaches_server(hub, servers):

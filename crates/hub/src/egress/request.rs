@@ -130,7 +130,7 @@ pub fn parse(head: &[u8]) -> Result<ProxyRequest, RequestError> {
         return Ok(ProxyRequest { method, authority: target.to_vec(), default_port: None, kind: Kind::Connect });
     }
     let (authority, path) = split_absolute(target)?;
-    let head = forwarded_head(&method, path, version, headers);
+    let head = forwarded_head(&method, authority, path, version, headers);
     Ok(ProxyRequest { method, authority: authority.to_vec(), default_port: Some(80), kind: Kind::Forward { head } })
 }
 
@@ -153,10 +153,14 @@ fn split_absolute(target: &[u8]) -> Result<(&[u8], &[u8]), RequestError> {
     Ok((authority, path))
 }
 
-/// Builds the head sent upstream: the request line in origin form, the app's headers without the
-/// hop-by-hop ones, and `Connection: close`. The server then ends the exchange after one response,
-/// so a second request on the same connection cannot name another host.
-fn forwarded_head(method: &str, path: &[u8], version: &[u8], headers: &[httparse::Header<'_>]) -> Vec<u8> {
+/// Builds the head sent upstream: the request line in origin form, a `Host` header with the URL's
+/// authority, the app's headers without the hop-by-hop ones and without its own `Host`, and
+/// `Connection: close`. Replacing `Host` is what RFC 9112 section 3.2.2 asks of a proxy that gets
+/// an absolute-form request, and it keeps an app from naming one host to the allowlist and another
+/// to a server that hosts many names on one address. `Connection: close` makes the server end the
+/// exchange after one response, so a second request on the same connection cannot name another
+/// host.
+fn forwarded_head(method: &str, authority: &[u8], path: &[u8], version: &[u8], headers: &[httparse::Header<'_>]) -> Vec<u8> {
     let named_in_connection: Vec<String> = headers
         .iter()
         .filter(|header| header.name.eq_ignore_ascii_case("connection"))
@@ -171,10 +175,12 @@ fn forwarded_head(method: &str, path: &[u8], version: &[u8], headers: &[httparse
     head.extend_from_slice(path);
     head.push(b' ');
     head.extend_from_slice(version);
+    head.extend_from_slice(b"\r\nHost: ");
+    head.extend_from_slice(authority);
     head.extend_from_slice(b"\r\n");
     for header in headers {
         let name = header.name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&name.as_str()) || named_in_connection.contains(&name) {
+        if name == "host" || HOP_BY_HOP.contains(&name.as_str()) || named_in_connection.contains(&name) {
             continue;
         }
         head.extend_from_slice(header.name.as_bytes());

@@ -257,6 +257,15 @@ fn request_forward_rewrites_head() {
 }
 
 #[test]
+fn request_forward_replaces_the_host_header() {
+    let head = b"GET http://api.test/ HTTP/1.1\r\nHOST: other.test\r\nAccept: */*\r\nHost: third.test\r\n\r\n";
+    let parsed = request::parse(head).unwrap();
+    let Kind::Forward { head } = parsed.kind else { panic!("expected a forwarded request") };
+    let text = String::from_utf8(head).unwrap();
+    assert_eq!(text, "GET / HTTP/1.1\r\nHost: api.test\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+}
+
+#[test]
 fn request_forward_empty_path() {
     let parsed = request::parse(b"GET http://api.test HTTP/1.1\r\n\r\n").unwrap();
     let Kind::Forward { head } = parsed.kind else { panic!("expected a forwarded request") };
