@@ -198,46 +198,32 @@ def netprobe(name: str, mode: str, allow: list[str] | None = None, max_connectio
     )
 
 
-def ride(name: str, description: str) -> str:
-    """Return a manifest that runs tests/apps/rides.py as the ride app name (quick_ride or metro_hail)."""
+def python_app(name: str, description: str, script: str, *args: str, **tables) -> str:
+    """Return a manifest that runs a test app of tests/apps with the Python of the mcp venv, with
+    256 MiB of memory, a 60 s call timeout, and any further manifest tables given as keywords."""
     return render_toml(
         {
             "name": name,
             "description": description,
             "command": str(TIME_TARGET / "bin" / "python"),
-            "args": ["/probe/rides.py", name],
-            "state": {"persistent": True},
+            "args": [f"/probe/{script}", *args],
+            **tables,
             "limits": {"memory": "256MiB", "call_timeout": "60s"},
             "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
         }
     )
+
+
+def ride(name: str, description: str) -> str:
+    """Return a manifest that runs tests/apps/rides.py as the ride app name (quick_ride or metro_hail)."""
+    return python_app(name, description, "rides.py", name, state={"persistent": True})
 
 
 def exposure(name: str, description: str, confidential: bool) -> str:
     """Return a manifest that runs tests/apps/exposure.py as the health or the travel app."""
-    return render_toml(
-        {
-            "name": name,
-            "description": description,
-            "command": str(TIME_TARGET / "bin" / "python"),
-            "args": ["/probe/exposure.py", name],
-            "state": {"persistent": True},
-            "data": {"confidential": confidential},
-            "limits": {"memory": "256MiB", "call_timeout": "60s"},
-            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
-        }
-    )
+    return python_app(name, description, "exposure.py", name, state={"persistent": True}, data={"confidential": confidential})
 
 
 def sampler(name: str) -> str:
     """Return a manifest that runs tests/apps/sampler.py, an app that sends sampling requests."""
-    return render_toml(
-        {
-            "name": name,
-            "description": "Test app whose tool asks the hub's LLM for a completion.",
-            "command": str(TIME_TARGET / "bin" / "python"),
-            "args": ["/probe/sampler.py"],
-            "limits": {"memory": "256MiB", "call_timeout": "60s"},
-            "mounts": [*python_mounts(), {"source": str(PROBE_DIR), "target": "/probe"}],
-        }
-    )
+    return python_app(name, "Test app whose tool asks the hub's LLM for a completion.", "sampler.py")

@@ -132,6 +132,17 @@ def book_appointment(bulkhead, session: str) -> None:
     assert [booking["arguments"]["issue"] for booking in bookings(bulkhead, "health")] == [ISSUE]
 
 
+@pytest.fixture
+def booked(hub, llm):
+    """A hub with the health and travel apps and the obedient planner, and a session in which the
+    health app has booked the appointment."""
+    planner_script(llm)
+    bulkhead = start_hub(hub, llm)
+    session = str(uuid.uuid4())
+    book_appointment(bulkhead, session)
+    return bulkhead, session
+
+
 def wait_for_request(approver: Approver, query: QueryStream) -> tuple[dict, object]:
     """Return the approver's request and the query's approval_needed event for the same flow,
     both seen while the query still waits."""
@@ -141,11 +152,8 @@ def wait_for_request(approver: Approver, query: QueryStream) -> tuple[dict, obje
     return request, needed
 
 
-def test_denied_flow_is_withheld_from_the_booking(hub, llm):
-    planner_script(llm)
-    bulkhead = start_hub(hub, llm)
-    session = str(uuid.uuid4())
-    book_appointment(bulkhead, session)
+def test_denied_flow_is_withheld_from_the_booking(booked):
+    bulkhead, session = booked
 
     with Approver(bulkhead) as approver:
         query = QueryStream(bulkhead, SECOND_QUERY, session)
@@ -180,11 +188,8 @@ def test_denied_flow_is_withheld_from_the_booking(hub, llm):
     assert code == 0, err
 
 
-def test_approved_flow_passes_the_data(hub, llm):
-    planner_script(llm)
-    bulkhead = start_hub(hub, llm)
-    session = str(uuid.uuid4())
-    book_appointment(bulkhead, session)
+def test_approved_flow_passes_the_data(booked):
+    bulkhead, session = booked
 
     with Approver(bulkhead) as approver:
         query = QueryStream(bulkhead, SECOND_QUERY, session)
@@ -201,12 +206,9 @@ def test_approved_flow_passes_the_data(hub, llm):
     assert flights[0]["arguments"]["special_assistance"] == FIRST_QUERY
 
 
-def test_unattended_flow_is_withheld(hub, llm):
+def test_unattended_flow_is_withheld(booked):
     """With no approver attached the flow is denied at once, and the booking still goes ahead."""
-    planner_script(llm)
-    bulkhead = start_hub(hub, llm)
-    session = str(uuid.uuid4())
-    book_appointment(bulkhead, session)
+    bulkhead, session = booked
 
     query = QueryStream(bulkhead, SECOND_QUERY, session)
     decided = query.next("flow_decided")
@@ -219,12 +221,9 @@ def test_unattended_flow_is_withheld(hub, llm):
     assert len(bookings(bulkhead, "travel")) == 1
 
 
-def test_cli_query_prints_the_request_before_the_decision(hub, llm):
+def test_cli_query_prints_the_request_before_the_decision(booked):
     """`bulkhead query` prints the request to decide while the query waits."""
-    planner_script(llm)
-    bulkhead = start_hub(hub, llm)
-    session = str(uuid.uuid4())
-    book_appointment(bulkhead, session)
+    bulkhead, session = booked
 
     command = [str(RELEASE / "bulkhead"), "--socket", str(bulkhead.socket), "query", "--session", session, SECOND_QUERY]
     with Approver(bulkhead) as approver:
