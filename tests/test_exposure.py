@@ -250,3 +250,21 @@ def test_cli_query_prints_the_request_before_the_decision(booked):
     assert out.strip() == "Flight F1 to Lisbon on 2027-02-01 booked"
     assert "flow health -> travel/book_flight in step s1 (fields /passenger_notes, /special_assistance): withheld" in rest
     assert MARKER not in json.dumps(bookings(bulkhead, "travel"))
+
+
+def test_query_can_approve_its_own_flows(booked):
+    """`bulkhead query --approve` is the approver of its own query: it asks on stderr and reads
+    the decision from stdin, here a denial."""
+    bulkhead, session = booked
+
+    code, out, err = bulkhead.cli("query", "--approve", "--session", session, SECOND_QUERY, stdin="maybe\nd\n")
+
+    assert code == 0, err
+    assert out.strip() == "Flight F1 to Lisbon on 2027-02-01 booked"
+    assert 'invalid choice "maybe"' in err
+    assert "decide request " in err
+    assert "denied request " in err
+    assert "withheld, the step goes on without it" in err
+    flights = bookings(bulkhead, "travel")
+    assert [flight["arguments"]["passenger_notes"] for flight in flights] == [""]
+    assert MARKER not in json.dumps(flights)

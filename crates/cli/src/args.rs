@@ -294,6 +294,11 @@ pub struct QueryArgs {
     /// Let the planner use only this app; repeat it for several apps; the default is every app
     #[arg(long = "app", value_name = "APP")]
     pub apps: Vec<String>,
+
+    /// Act as the approver of this query's flows: ask on stderr and read each decision (once,
+    /// session, always or deny) from stdin. The end of stdin denies
+    #[arg(long)]
+    pub approve: bool,
 }
 
 /// Parses a `--timeout` value such as "60s" or "1m 30s", rejecting zero.
@@ -466,7 +471,7 @@ mod tests {
 
     #[test]
     fn query_takes_text_session_and_apps() {
-        let cli = parse(&["query", "price it", "--session", "s1", "--app", "a", "--app", "b", "--json"]);
+        let cli = parse(&["query", "price it", "--session", "s1", "--app", "a", "--app", "b", "--json", "--approve"]);
         assert!(cli.global.json);
         let Command::Query(query) = cli.command else {
             panic!("expected query, got {:?}", cli.command);
@@ -474,6 +479,7 @@ mod tests {
         assert_eq!(query.text, "price it");
         assert_eq!(query.session, "s1");
         assert_eq!(query.apps, vec!["a".to_string(), "b".to_string()]);
+        assert!(query.approve);
     }
 
     #[test]

@@ -154,7 +154,7 @@ async fn interactive(output: &Output, hub: &mut Hub, stream: &mut tonic::Streami
 /// Reads stdin line by line on a thread of its own, because a blocking read cannot be part of
 /// the `select!` above. The thread ends at the end of stdin, or at the first line after the
 /// receiver is gone.
-fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
+pub(super) fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(1);
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {

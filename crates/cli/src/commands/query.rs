@@ -7,15 +7,19 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use bulkhead_proto::v1::query_event::Event;
-use bulkhead_proto::v1::QueryRequest;
+use bulkhead_proto::v1::{ApprovalNeeded, Decision, QueryRequest};
 use serde_json::{json, Value};
 
+use super::approvals::stdin_lines;
 use super::connect;
+use super::decide::{decided_text, parse_choice};
+use crate::connect::Hub;
 use crate::args::{GlobalOptions, QueryArgs};
 use crate::output::Output;
 
 pub async fn run(global: &GlobalOptions, output: &Output, args: QueryArgs) -> Result<ExitCode> {
     let mut hub = connect(global).await?;
+    let mut approver = if args.approve { Some(Approver::attach(&mut hub).await?) } else { None };
     let request = QueryRequest {
         session_id: args.session,
         text: args.text,
@@ -35,6 +39,9 @@ pub async fn run(global: &GlobalOptions, output: &Output, args: QueryArgs) -> Re
             output.print_text(&event_json(&event).to_string())?;
         } else {
             print_progress(output, &event)?;
+        }
+        if let (Some(approver), Event::ApprovalNeeded(flow)) = (approver.as_mut(), &event) {
+            approver.decide(&mut hub, output, flow).await?;
         }
     }
     Ok(if answered {
@@ -159,6 +166,60 @@ fn event_json(event: &Event) -> Value {
         Event::Error(error) => {
             json!({"event": "error", "code": error.code, "message": error.message})
         }
+    }
+}
+
+/// The query's own approver. While it is attached, the hub holds this principal's flows for a
+/// decision instead of denying them, and it decides each request the query announces from a line
+/// of stdin. Requests of the principal's other calls wait meanwhile for another approver, or time
+/// out.
+struct Approver {
+    lines: tokio::sync::mpsc::Receiver<std::io::Result<String>>,
+    watch: tokio::task::JoinHandle<()>,
+}
+
+impl Approver {
+    async fn attach(hub: &mut Hub) -> Result<Approver> {
+        let mut stream = hub.watch_approvals().await?;
+        // The query's own events announce its requests, so the watch stream is only drained: an
+        // approver that stops reading is dropped by the hub.
+        let watch = tokio::spawn(async move { while let Ok(Some(_)) = stream.message().await {} });
+        Ok(Approver { lines: stdin_lines(), watch })
+    }
+
+    /// Asks for a decision on stderr and sends it, asking again after an invalid line or a
+    /// decision the hub rejects. The end of stdin denies the request.
+    async fn decide(&mut self, hub: &mut Hub, output: &Output, flow: &ApprovalNeeded) -> Result<()> {
+        loop {
+            output.print_stderr(&format!("decide request {}: [o]nce, [s]ession, [a]lways, [d]eny", flow.request_id));
+            let decision = match self.lines.recv().await.transpose()? {
+                Some(line) => match parse_choice(&line) {
+                    Some(decision) => decision,
+                    None => {
+                        output.print_stderr(&format!("invalid choice {:?}", line.trim()));
+                        continue;
+                    }
+                },
+                None => {
+                    output.print_stderr("stdin closed, so the request is denied");
+                    Decision::Deny
+                }
+            };
+            match hub.decide(flow.request_id.clone(), decision).await {
+                Ok(reply) => {
+                    output.print_stderr(&decided_text(&flow.request_id, decision, reply.grant.as_ref()));
+                    return Ok(());
+                }
+                Err(error) if decision == Decision::Deny => return Err(error),
+                Err(error) => output.print_stderr(&format!("error: {error:#}")),
+            }
+        }
+    }
+}
+
+impl Drop for Approver {
+    fn drop(&mut self) {
+        self.watch.abort();
     }
 }
 
