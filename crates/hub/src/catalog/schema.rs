@@ -89,7 +89,7 @@ fn describe(error: &ValidationError<'_>) -> String {
     if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind() {
         if let Some(name) = property.as_str() {
             path.push('/');
-            path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+            path.push_str(&crate::flow::guard::pointer_token(name));
         }
     }
     if path.is_empty() {

@@ -164,6 +164,11 @@ pub fn verbatim_fields(session: &[Provenance], source: &str, arguments_json: &st
     found
 }
 
+/// Escapes an object key for use as one reference token of a JSON Pointer (RFC 6901).
+pub fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
 /// Lists every string of a JSON value with its JSON Pointer, object keys in sorted order.
 pub fn string_leaves(value: &serde_json::Value) -> Vec<(String, &str)> {
     fn walk<'a>(value: &'a serde_json::Value, pointer: String, out: &mut Vec<(String, &'a str)>) {
@@ -176,8 +181,7 @@ pub fn string_leaves(value: &serde_json::Value) -> Vec<(String, &str)> {
             }
             serde_json::Value::Object(object) => {
                 for (key, item) in object {
-                    let escaped = key.replace('~', "~0").replace('/', "~1");
-                    walk(item, format!("{pointer}/{escaped}"), out);
+                    walk(item, format!("{pointer}/{}", pointer_token(key)), out);
                 }
             }
             _ => {}

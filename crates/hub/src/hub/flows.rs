@@ -113,9 +113,11 @@ impl Hub {
     ) -> Result<Checked, HubError> {
         let options = open.options;
         let manifest = &entry.manifest;
+
         let is_open = |app: &str| app != manifest.name && !open.cleared.iter().any(|done| done == app);
         let mut session = self.sessions.provenance(&caller.principal, &caller.session).await;
         session.retain(|result| is_open(&result.app));
+
         let target = guard::Target {
             app: &manifest.name,
             tool,
@@ -129,6 +131,9 @@ impl Hub {
         let Some(flow) = guard::check(self.config.flow.rules, &session, target, arguments_json).or_else(referenced) else {
             return Ok(Checked::Clear);
         };
+
+        // The fields that carry the source's data: those the hub filled with it, and those that
+        // repeat its results.
         let mut carrying: Vec<String> = open
             .carried
             .iter()
@@ -140,6 +145,7 @@ impl Hub {
                 carrying.push(field);
             }
         }
+
         let flow_call = FlowCall {
             caller,
             call,
@@ -152,7 +158,8 @@ impl Hub {
             notices: options.notices,
         };
         let decision = self.broker.decide(flow_call).await?;
-        let withheld = !decision.allowed()
+        let denial = decision.denial();
+        let withheld = denial.is_some()
             && options.withhold
             && flow.rule != guard::Rule::Confidential
             && !carrying.is_empty()
@@ -166,17 +173,19 @@ impl Hub {
             fields: carrying,
             allowed: decision.allowed(),
             by: decision.by(),
-            reason: decision
-                .denial()
+            reason: denial
+                .as_ref()
                 .map(|denial| format!("{}, and {denial}", flow.rule.explain(&flow.source)))
                 .unwrap_or_default(),
             withheld,
         };
+
         self.record_decision(caller, call, &report, decision.request()).await?;
         if let Some(notices) = options.notices {
             let _ = notices.send(FlowNotice::Decided(report.clone()));
         }
-        let Some(denial) = decision.denial() else { return Ok(Checked::Allowed(flow.source)) };
+
+        let Some(denial) = denial else { return Ok(Checked::Allowed(flow.source)) };
         if withheld {
             return Ok(Checked::Withhold { source: flow.source, fields: report.fields });
         }

@@ -224,19 +224,26 @@ fn carried_arguments(app: &str, template: &Value, inputs: &[Input]) -> Vec<Carri
     let leaves = guard::string_leaves(template);
     let mut carried: Vec<Carried> = Vec::new();
     for input in inputs.iter().filter(|input| input.app != app) {
-        let fields = leaves
-            .iter()
-            .filter(|(_, text)| mentions(text, &input.reference))
-            .map(|(pointer, _)| pointer.clone());
-        match carried.iter_mut().find(|entry| entry.app == input.app) {
-            Some(entry) => entry.fields.extend(fields.filter(|field| !entry.fields.contains(field)).collect::<Vec<_>>()),
-            None => carried.push(Carried { app: input.app.clone(), fields: fields.collect() }),
+        for (pointer, text) in &leaves {
+            if mentions(text, &input.reference) {
+                add_carried(&mut carried, &input.app, pointer.clone());
+            }
         }
     }
-    carried.retain(|entry| !entry.fields.is_empty());
     carried
 }
 
+/// Adds a field that carries data of `app`, once.
+fn add_carried(carried: &mut Vec<Carried>, app: &str, field: String) {
+    match carried.iter_mut().find(|entry| entry.app == app) {
+        Some(entry) if entry.fields.contains(&field) => {}
+        Some(entry) => entry.fields.push(field),
+        None => carried.push(Carried { app: app.to_string(), fields: vec![field] }),
+    }
+}
+
+/// Reports whether `text` contains the placeholder of `reference`, in either spelling that
+/// [`fill_text`] replaces.
 fn mentions(text: &str, reference: &str) -> bool {
     text.contains(&format!("{{{{{reference}}}}}")) || text.contains(&format!("{{{{ {reference} }}}}"))
 }
@@ -269,18 +276,15 @@ async fn instruction_step(
     };
     let mut carried: Vec<Carried> = Vec::new();
     for input in inputs.iter().filter(|input| input.app != step.app) {
-        let field = format!("/inputs/{}", input.reference.replace('~', "~0").replace('/', "~1"));
-        match carried.iter_mut().find(|entry| entry.app == input.app) {
-            Some(entry) => entry.fields.push(field),
-            None => carried.push(Carried { app: input.app.clone(), fields: vec![field] }),
-        }
+        let field = format!("/inputs/{}", guard::pointer_token(&input.reference));
+        add_carried(&mut carried, &input.app, field);
     }
     let mut text = text.to_string();
     let mut inputs: Vec<Input> = inputs.to_vec();
     if !carried.is_empty() {
-        let given: serde_json::Map<String, Value> =
+        let input_texts: serde_json::Map<String, Value> =
             inputs.iter().map(|input| (input.reference.clone(), Value::from(input.text.as_str()))).collect();
-        let payload = serde_json::json!({ "instruction": text, "inputs": given }).to_string();
+        let payload = serde_json::json!({ "instruction": text, "inputs": input_texts }).to_string();
         let passed = run.transfer(&step.id, &step.app, INSTRUCTION_LABEL, &payload, &carried, true).await?;
         let passed: Value = serde_json::from_str(&passed).map_err(|error| HubError::InvalidQuery(error.to_string()))?;
         text = passed["instruction"].as_str().unwrap_or_default().to_string();
