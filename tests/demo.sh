@@ -3,7 +3,7 @@
 # each app through the CLI, ask one natural-language query that spans the calendar and notes apps,
 # show the spokes that are running, and stop the hub. The query's planner is a scripted LLM on
 # 127.0.0.1 (tests/demo_llm.py). The calendar-to-notes flow it needs waits for a live approver,
-# which a script answers (tests/demo_approver.py) in the place of a person at `bulkhead approvals`.
+# which a script decides (tests/demo_approver.py) in the place of a person at `bulkhead approvals`.
 # Run it as root (`make demo`), because the hub creates namespaces and cgroups for each spoke.
 set -euo pipefail
 
@@ -111,7 +111,7 @@ if [[ ! -e "$WORK/approver-ready" ]]; then
     echo "the scripted approver did not attach within 5 s" >&2
     exit 1
 fi
-# The query moves calendar data into a note: the hub asks the approver before the note is written.
+# The query moves calendar data into a note, so the note waits for the approver's decision.
 show bulkhead query "Save my calendar events in a note"
 show bulkhead call notes search_notes --args '{"query": "Demo review"}'
 show bulkhead spokes

@@ -145,7 +145,7 @@ def test_allowed_host_with_curl_and_urllib(hub, servers):
     assert allowed.requests == ["GET /hello HTTP/1.1", "GET /hello HTTP/1.1"], allowed.log()
 
 
-def test_forwarded_request_carries_the_checked_host(hub, servers):
+def test_forward_sets_checked_host(hub, servers):
     """The proxy replaces the app's Host header with the host it checked, so a server that hosts
     many names on one address cannot be asked for a name the allowlist never saw."""
     allowed, _ = servers

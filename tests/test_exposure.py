@@ -1,5 +1,5 @@
 """Inadvertent exposure across a session: a health app books an appointment for a medical issue,
-then a travel app whose description asks for any personal data on record books a flight. The
+then a travel app whose description requests any personal data on record books a flight. The
 scripted LLM plays a planner that obeys the travel app, so it routes the health app's data into the
 booking, and a live approver (`bulkhead approvals --json`) decides the flow while the query waits.
 
@@ -152,7 +152,7 @@ def wait_for_request(approver: Approver, query: QueryStream) -> tuple[dict, obje
     return request, needed
 
 
-def test_denied_flow_is_withheld_from_the_booking(booked):
+def test_denied_flow_is_withheld(booked):
     bulkhead, session = booked
 
     with Approver(bulkhead) as approver:
@@ -188,7 +188,7 @@ def test_denied_flow_is_withheld_from_the_booking(booked):
     assert code == 0, err
 
 
-def test_approved_flow_passes_the_data(booked):
+def test_approved_flow_passes_data(booked):
     bulkhead, session = booked
 
     with Approver(bulkhead) as approver:
@@ -221,7 +221,7 @@ def test_unattended_flow_is_withheld(booked):
     assert len(bookings(bulkhead, "travel")) == 1
 
 
-def test_cli_query_prints_the_request_before_the_decision(booked):
+def test_cli_prints_pending_request(booked):
     """`bulkhead query` prints the request to decide while the query waits."""
     bulkhead, session = booked
 
@@ -252,8 +252,8 @@ def test_cli_query_prints_the_request_before_the_decision(booked):
     assert MARKER not in json.dumps(bookings(bulkhead, "travel"))
 
 
-def test_query_can_approve_its_own_flows(booked):
-    """`bulkhead query --approve` is the approver of its own query: it asks on stderr and reads
+def test_query_approves_own_flows(booked):
+    """`bulkhead query --approve` is the approver of its own query: it prompts on stderr and reads
     the decision from stdin, here a denial."""
     bulkhead, session = booked
 

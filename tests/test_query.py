@@ -252,7 +252,7 @@ def test_request_app_allowed_by_static_rules(hub, llm):
 
 
 def test_request_app_approved_live(hub, llm):
-    """A live approver sees the request_app call with its full arguments before quick_ride runs,
+    """A live approver receives the request_app call with its full arguments before quick_ride runs,
     then the result's way back into metro_hail's context, and approves both once."""
     collaboration_script(llm)
     bulkhead = start_hub(hub, llm)

@@ -27,7 +27,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn replacement_is_private_and_leaves_no_temporary_file() {
+    fn replace_is_private_and_clean() {
         let folder = tempfile::tempdir().expect("temp dir");
         let path = folder.path().join("registry.json");
         std::fs::write(&path, b"old").expect("old file");

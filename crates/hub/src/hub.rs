@@ -101,7 +101,7 @@ impl Hub {
             Err(HubError::ToolNotFound { app: app.to_string(), tool: tool.to_string() })
         };
         if let Err(error) = checked {
-            // Nothing reached the app, so the record need not be durable before the answer.
+            // Nothing reached the app, so the record need not be durable before the response.
             let record = fields([
                 ("principal", Value::from(caller.principal.as_str())),
                 ("session", Value::from(caller.session.as_str())),

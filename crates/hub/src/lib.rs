@@ -13,7 +13,7 @@
 //! - `approvals_service`: the ApprovalService that approvers use to decide flows and manage grants.
 //! - `query`: natural-language queries: the planner, parallel steps, per-app LLM contexts, history.
 //! - `sampling`: the apps' MCP sampling requests, which spokes send on their ask channel and the
-//!   hub answers with the `[llm]` backend, within a per-app rate limit.
+//!   hub completes with the `[llm]` backend, within a per-app rate limit.
 //! - `notify`, `reconcile`: sd_notify messages, and the removal of spokes left by a killed hub.
 //! - `error`: the request errors and their one mapping to gRPC status codes.
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -134,7 +134,7 @@ pub async fn start(request: &StartRequest, reaper: &Reaper) -> Result<RunningApp
     // The std Child is dropped without waiting: the reaper owns the app's exit status.
     drop(child);
 
-    // Sampling without tools or context inclusion: the hub answers from the app's own messages.
+    // Sampling without tools or context inclusion: the hub completes it from the app's own messages.
     let mut capabilities = ClientCapabilities::default();
     #[allow(deprecated)]
     {

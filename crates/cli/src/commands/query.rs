@@ -169,8 +169,8 @@ fn event_json(event: &Event) -> Value {
     }
 }
 
-/// The query's own approver. While it is attached, the hub holds this principal's flows for a
-/// decision instead of denying them, and it decides each request the query announces from a line
+/// The query's own approver. While it is attached, the hub keeps this principal's flows waiting
+/// for a decision instead of denying them, and it decides each request the query announces from a line
 /// of stdin. Requests of the principal's other calls wait meanwhile for another approver, or time
 /// out.
 struct Approver {
@@ -223,7 +223,7 @@ impl Drop for Approver {
     }
 }
 
-/// Names the fields that carry the data, or says that the flow concerns the whole session.
+/// Names the fields that carry the data, or notes that the flow concerns the whole session.
 fn fields_text(fields: &[String]) -> String {
     if fields.is_empty() {
         "no single field".to_string()

@@ -155,7 +155,7 @@ fn split_absolute(target: &[u8]) -> Result<(&[u8], &[u8]), RequestError> {
 
 /// Builds the head sent upstream: the request line in origin form, a `Host` header with the URL's
 /// authority, the app's headers without the hop-by-hop ones and without its own `Host`, and
-/// `Connection: close`. Replacing `Host` is what RFC 9112 section 3.2.2 asks of a proxy that gets
+/// `Connection: close`. Replacing `Host` is what RFC 9112 section 3.2.2 requires of a proxy that gets
 /// an absolute-form request, and it keeps an app from naming one host to the allowlist and another
 /// to a server that hosts many names on one address. `Connection: close` makes the server end the
 /// exchange after one response, so a second request on the same connection cannot name another

@@ -39,7 +39,7 @@ impl Default for FlowConfig {
     }
 }
 
-/// What the hub tells a query while it decides the flows of one of its transfers or calls.
+/// A notice that the hub sends a query while it decides the flows of one of its transfers or calls.
 #[derive(Debug)]
 pub enum FlowNotice {
     /// The flow waits for a live approver. Sent before the wait begins.
@@ -63,9 +63,9 @@ pub struct FlowReport {
     /// The argument fields that carry the source's data, as JSON Pointers.
     pub fields: Vec<String>,
     pub allowed: bool,
-    /// What decided: a grant, a rule, an approver, "no approver" or "timed out".
+    /// The decider: a grant, a rule, an approver, "no approver" or "timed out".
     pub by: String,
-    /// Why the flow was denied and what to do about it. Empty when it was allowed.
+    /// The reason for the denial and the next step for the caller. Empty when the flow was allowed.
     pub reason: String,
     /// Whether the denied data was emptied from its fields and the call went ahead without it.
     pub withheld: bool,

@@ -228,8 +228,8 @@ impl Hub {
         Ok(())
     }
 }
-/// The sources a flow check may still find: the data the hub placed that was not withheld, and
-/// the sources not yet allowed.
+/// The state of one call's flow checks: the data of other apps that the hub placed and did not
+/// withhold, the source apps allowed so far, and the call's options.
 struct Open<'a> {
     carried: Vec<Carried>,
     cleared: Vec<String>,
@@ -238,6 +238,8 @@ struct Open<'a> {
 
 /// Returns the arguments with each field that a JSON Pointer in `fields` names set to "".
 fn empty_fields(arguments_json: &str, fields: &[String]) -> String {
+    // Arguments that are not JSON carry their data in the field "", which is never withheld, so
+    // this branch only guards against a caller that breaks that rule: it withholds everything.
     let Ok(mut value) = serde_json::from_str::<Value>(arguments_json) else {
         return String::new();
     };
